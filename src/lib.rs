@@ -1,0 +1,4 @@
+//! revcheck: certificate revocation status from CRLs, served over HTTP for mutual-TLS proxies
+//! and applications.
+
+pub mod source;
