@@ -1,4 +1,11 @@
 //! revcheck: certificate revocation status from CRLs, served over HTTP for mutual-TLS proxies
 //! and applications.
 
+pub mod cli;
+pub mod config;
+pub mod crl;
+pub mod http;
+pub mod metrics;
 pub mod source;
+pub mod status;
+pub mod x509;

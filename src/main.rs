@@ -1,1 +1,5 @@
-fn main() {}
+//! The `revcheck` binary.
+
+fn main() -> std::process::ExitCode {
+    revcheck::cli::main()
+}

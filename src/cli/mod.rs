@@ -1,0 +1,70 @@
+//! The command line: `revcheck serve`, `revcheck check`.
+
+mod check;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for a usage error or an invalid configuration (sysexits EX_USAGE).
+pub const EXIT_USAGE: u8 = 64;
+/// Exit status for input that cannot be read or decoded (sysexits EX_DATAERR).
+pub const EXIT_DATA: u8 = 65;
+
+/// Certificate revocation status from CRLs, for mutual-TLS proxies and applications.
+#[derive(Debug, Parser)]
+#[command(name = "revcheck", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service.
+    Serve(serve::ServeArgs),
+    /// Check one certificate and its path against CRLs, once.
+    Check(check::CheckArgs),
+}
+
+/// Default configuration file, relative to the working directory.
+pub fn default_config_path() -> PathBuf {
+    PathBuf::from("config/revcheck.toml")
+}
+
+/// Parses the command line and runs the command. Usage errors exit with 64, not clap's 2,
+/// because 2 means "status undetermined" for `check`.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let usage_error = error.use_stderr();
+            // Help and version go to stdout with status 0; printing can only fail on a closed
+            // stream, and then there is nobody left to tell.
+            let _ = error.print();
+            return if usage_error {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+
+    match cli.command {
+        Command::Serve(args) => serve::run(&args),
+        Command::Check(args) => check::run(&args),
+    }
+}
+
+/// Starts the tracing subscriber: human-readable lines on stderr, level from `RUST_LOG`
+/// (default `info`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,146 @@
+//! `revcheck serve`: load the configuration, fetch CRLs, answer lookups until stopped.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::{EXIT_USAGE, default_config_path, init_tracing};
+use crate::config::Config;
+use crate::http::{AppState, routes};
+use crate::metrics::Metrics;
+use crate::source::{FetchLimits, Fetcher};
+use crate::status::{Authorities, Refresher};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML).
+    #[arg(long, value_name = "PATH", default_value_os_t = default_config_path())]
+    config: PathBuf,
+}
+
+pub fn run(args: &ServeArgs) -> ExitCode {
+    init_tracing();
+
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("revcheck: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let authorities = match Authorities::from_config(&config) {
+        Ok(authorities) => Arc::new(authorities),
+        Err(errors) => {
+            eprintln!(
+                "revcheck: invalid configuration in {} ({} problems):",
+                config.path.display(),
+                errors.len()
+            );
+            for error in errors {
+                eprintln!("  {error}");
+            }
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(config, authorities))
+}
+
+async fn serve(config: Config, authorities: Arc<Authorities>) -> ExitCode {
+    let metrics = match Metrics::new() {
+        Ok(metrics) => Arc::new(metrics),
+        Err(error) => {
+            tracing::error!(%error, "cannot register metrics");
+            return ExitCode::FAILURE;
+        }
+    };
+    let limits = FetchLimits {
+        timeout: config.fetch.timeout,
+        max_size: config.fetch.max_size,
+    };
+    let fetcher = match Fetcher::new(limits) {
+        Ok(fetcher) => fetcher,
+        Err(error) => {
+            tracing::error!(%error, "cannot build the HTTP client for fetching CRLs");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let ca_ids: Vec<&str> = authorities.iter().map(|authority| authority.id()).collect();
+    tracing::info!(config = %config.path.display(), cas = ?ca_ids, listen = %config.listen, "starting revcheck");
+
+    let (shutdown_sender, shutdown) = watch::channel(false);
+    let state = Arc::new(AppState {
+        authorities: Arc::clone(&authorities),
+        metrics: Arc::clone(&metrics),
+    });
+    let server_shutdown = {
+        let mut shutdown = shutdown.clone();
+        async move {
+            let _ = shutdown.changed().await;
+        }
+    };
+    let (address, server) = match warp::serve(routes(state))
+        .try_bind_with_graceful_shutdown(config.listen, server_shutdown)
+    {
+        Ok(bound) => bound,
+        Err(error) => {
+            tracing::error!(listen = %config.listen, %error, "cannot listen; choose a free address in `listen`");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(addr = %address, "listening");
+
+    let refresher = Arc::new(Refresher::new(
+        authorities,
+        fetcher,
+        config.clock_skew,
+        metrics,
+    ));
+    let refresh_span = tracing::info_span!("crl_refresh");
+    let refresh_task = tokio::spawn(tracing::Instrument::instrument(
+        Arc::clone(&refresher).run(config.refresh.interval, shutdown.clone()),
+        refresh_span,
+    ));
+    let server_task = tokio::spawn(server);
+
+    let signal = wait_for_signal().await;
+    tracing::info!(signal, "stopping: draining requests in flight");
+    let _ = shutdown_sender.send(true);
+
+    if let Err(error) = server_task.await {
+        tracing::error!(%error, "HTTP server task failed");
+    }
+    refresh_task.abort();
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// Waits for SIGTERM or SIGINT and returns its name.
+async fn wait_for_signal() -> &'static str {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM; stop with SIGINT");
+                let _ = tokio::signal::ctrl_c().await;
+                return "SIGINT";
+            }
+        };
+    tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}

@@ -1,0 +1,165 @@
+//! Why a CRL cannot be used. Every variant names the CRL's origin (its source URL or file) so
+//! that an operator can find the CRL the message is about.
+
+use std::time::SystemTime;
+
+use const_oid::ObjectIdentifier;
+
+use crate::x509::encoding::EncodingError;
+use crate::x509::time::format_rfc3339;
+use crate::x509::{Serial, SignatureError};
+
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CrlError {
+    /// The bytes are neither a DER CRL nor PEM with an `X509 CRL` block.
+    #[error("CRL from {origin} is not PEM or DER: {error}")]
+    Encoding {
+        origin: String,
+        error: EncodingError,
+    },
+
+    /// The DER does not decode as an RFC 5280 CertificateList.
+    #[error("CRL from {origin} cannot be decoded: {error}")]
+    Decode { origin: String, error: der::Error },
+
+    /// A CRL or CRL entry extension revcheck reads is malformed or repeated.
+    #[error("CRL from {origin} has a malformed {oid} extension: {detail}")]
+    MalformedExtension {
+        origin: String,
+        oid: ObjectIdentifier,
+        detail: String,
+    },
+
+    /// The CRL issuer is not the certification authority it was checked against.
+    #[error(
+        "CRL from {origin} is issued by \"{crl_issuer}\", not by the expected CA \"{expected}\""
+    )]
+    IssuerMismatch {
+        origin: String,
+        crl_issuer: String,
+        expected: String,
+    },
+
+    /// A separate CRL signer's subject differs from the CRL issuer name.
+    #[error(
+        "CRL from {origin} names issuer \"{crl_issuer}\" but its signer certificate is for \"{signer}\""
+    )]
+    SignerNameMismatch {
+        origin: String,
+        crl_issuer: String,
+        signer: String,
+    },
+
+    /// The signing certificate has a key usage extension without cRLSign.
+    #[error("CRL from {origin} is signed by {signer}, whose key usage does not allow cRLSign")]
+    SignerLacksCrlSign { origin: String, signer: String },
+
+    /// The CRL's authority key identifier differs from the signer's subject key identifier.
+    #[error(
+        "CRL from {origin} has authority key identifier {crl_key_id}, but the signer's subject \
+         key identifier is {signer_key_id}"
+    )]
+    AuthorityKeyIdMismatch {
+        origin: String,
+        crl_key_id: String,
+        signer_key_id: String,
+    },
+
+    /// The signature is invalid or cannot be checked.
+    #[error("CRL from {origin} failed signature verification: {error}")]
+    Signature {
+        origin: String,
+        error: SignatureError,
+    },
+
+    /// thisUpdate is later than now plus the allowed clock skew.
+    #[error(
+        "CRL from {origin} is not valid yet: thisUpdate is {}, later than now ({}) plus the clock skew",
+        format_rfc3339(*this_update),
+        format_rfc3339(*now)
+    )]
+    NotYetValid {
+        origin: String,
+        this_update: SystemTime,
+        now: SystemTime,
+    },
+
+    /// nextUpdate has passed.
+    #[error(
+        "CRL from {origin} expired: nextUpdate was {}, now is {}; the source must publish a newer CRL",
+        format_rfc3339(*next_update),
+        format_rfc3339(*now)
+    )]
+    Expired {
+        origin: String,
+        next_update: SystemTime,
+        now: SystemTime,
+    },
+
+    /// The CRL has no nextUpdate, so nobody can tell when it stops being current.
+    #[error("CRL from {origin} has no nextUpdate, so its freshness cannot be judged")]
+    MissingNextUpdate { origin: String },
+
+    /// A critical CRL extension revcheck does not implement.
+    #[error("CRL from {origin} has an unknown critical extension {oid}")]
+    UnknownCriticalExtension {
+        origin: String,
+        oid: ObjectIdentifier,
+    },
+
+    /// A critical CRL entry extension revcheck does not implement.
+    #[error(
+        "CRL from {origin} has an unknown critical extension {oid} in the entry for serial {serial}"
+    )]
+    UnknownCriticalEntryExtension {
+        origin: String,
+        serial: Serial,
+        oid: ObjectIdentifier,
+    },
+
+    /// A delta CRL (deltaCRLIndicator, RFC 5280 section 5.2.4), which revcheck does not apply.
+    #[error(
+        "CRL from {origin} is a delta CRL, which revcheck does not support; publish a full CRL"
+    )]
+    DeltaCrlUnsupported { origin: String },
+
+    /// A CRL with an issuing distribution point, whose scope revcheck does not evaluate yet.
+    #[error(
+        "CRL from {origin} has an issuing distribution point extension, whose scope revcheck \
+         does not evaluate; configure a full CRL without it"
+    )]
+    IssuingDistributionPointUnsupported { origin: String },
+
+    /// An indirect CRL entry (certificateIssuer, RFC 5280 section 5.3.3).
+    #[error(
+        "CRL from {origin} has a certificateIssuer entry extension (indirect CRL) for serial \
+         {serial}, which revcheck does not support"
+    )]
+    IndirectCrlUnsupported { origin: String, serial: Serial },
+}
+
+impl CrlError {
+    /// A short, stable reason code for JSON answers and metrics labels.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            Self::Encoding { .. } | Self::Decode { .. } | Self::MalformedExtension { .. } => {
+                "crl_malformed"
+            }
+            Self::IssuerMismatch { .. } => "crl_issuer_mismatch",
+            Self::SignerNameMismatch { .. }
+            | Self::SignerLacksCrlSign { .. }
+            | Self::AuthorityKeyIdMismatch { .. } => "crl_signer_invalid",
+            Self::Signature { .. } => "crl_signature_invalid",
+            Self::NotYetValid { .. } => "crl_not_yet_valid",
+            Self::Expired { .. } => "crl_expired",
+            Self::MissingNextUpdate { .. } => "crl_missing_next_update",
+            Self::UnknownCriticalExtension { .. } | Self::UnknownCriticalEntryExtension { .. } => {
+                "crl_unknown_critical_extension"
+            }
+            Self::DeltaCrlUnsupported { .. }
+            | Self::IssuingDistributionPointUnsupported { .. }
+            | Self::IndirectCrlUnsupported { .. } => "crl_unsupported",
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! Route table and handlers.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::{Filter, Reply};
+
+use super::body::{
+    CaResponse, ErrorResponse, MissingData, ReadyResponse, SourceResponse, StatusRequest,
+    StatusResponse,
+};
+use crate::metrics::Metrics;
+use crate::status::{Authorities, Authority, CertStatus};
+use crate::x509::time::format_rfc3339;
+use crate::x509::{ParsedCertificate, Serial, hex};
+
+/// Largest request body accepted, in bytes. A PEM certificate chain fits many times over.
+const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// What the handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub authorities: Arc<Authorities>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Builds every route of the API, with JSON errors for unknown paths and bad requests.
+pub fn routes(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    let state = warp::any().map(move || Arc::clone(&state));
+
+    let healthz = warp::path!("healthz")
+        .and(warp::get())
+        .map(|| json_reply(StatusCode::OK, &serde_json::json!({"status": "ok"})));
+    let readyz = warp::path!("readyz")
+        .and(warp::get())
+        .and(state.clone())
+        .map(|state: Arc<AppState>| readiness(&state));
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(state.clone())
+        .map(|state: Arc<AppState>| {
+            let mut response = state.metrics.render().into_response();
+            response.headers_mut().insert(
+                warp::http::header::CONTENT_TYPE,
+                warp::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        });
+    let cas = warp::path!("v1" / "cas")
+        .and(warp::get())
+        .and(state.clone())
+        .map(|state: Arc<AppState>| list_cas(&state));
+    let status_by_serial = warp::path!("v1" / "status" / String / String)
+        .and(warp::get())
+        .and(state.clone())
+        .map(|ca: String, serial: String, state: Arc<AppState>| {
+            status_by_serial(&state, &ca, &serial)
+        });
+    let status_post = warp::path!("v1" / "status")
+        .and(warp::post())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(state)
+        .map(|body: bytes::Bytes, state: Arc<AppState>| status_post(&state, &body));
+
+    healthz
+        .or(readyz)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(cas)
+        .unify()
+        .or(status_by_serial)
+        .unify()
+        .or(status_post)
+        .unify()
+        .recover(handle_rejection)
+        .unify()
+}
+
+fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
+    warp::reply::with_status(warp::reply::json(body), status).into_response()
+}
+
+fn error_reply(status: StatusCode, error: &'static str, message: impl Into<String>) -> Response {
+    json_reply(
+        status,
+        &ErrorResponse {
+            error,
+            message: message.into(),
+        },
+    )
+}
+
+fn readiness(state: &AppState) -> Response {
+    let now = SystemTime::now();
+    let missing: Vec<MissingData> = state
+        .authorities
+        .iter()
+        .filter(|authority| !authority.is_ready(now))
+        .map(|authority| MissingData {
+            ca: authority.id().to_owned(),
+            reason: missing_reason(authority),
+        })
+        .collect();
+    let ready = missing.is_empty();
+    state.metrics.ready.set(i64::from(ready));
+
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_reply(status, &ReadyResponse { ready, missing })
+}
+
+fn missing_reason(authority: &Authority) -> String {
+    if let Some(crl) = authority.newest_crl() {
+        return format!(
+            "newest CRL passed its nextUpdate {}",
+            format_rfc3339(crl.next_update())
+        );
+    }
+    let last_error = authority
+        .source_statuses()
+        .into_iter()
+        .find_map(|status| status.last_error);
+    match last_error {
+        Some(error) => format!("no verified CRL yet; last error: {error}"),
+        None => "no verified CRL yet; the first fetch has not completed".to_owned(),
+    }
+}
+
+fn list_cas(state: &AppState) -> Response {
+    let now = SystemTime::now();
+    let cas: Vec<CaResponse> = state
+        .authorities
+        .iter()
+        .map(|authority| {
+            let crl = authority.newest_crl();
+            let sources = authority
+                .sources()
+                .iter()
+                .zip(authority.source_statuses())
+                .map(|(source, status)| SourceResponse {
+                    url: source.to_string(),
+                    last_fetch: status.last_attempt.map(format_rfc3339),
+                    last_success: status.last_success.map(format_rfc3339),
+                    last_error: status.last_error,
+                })
+                .collect();
+            CaResponse {
+                id: authority.id().to_owned(),
+                subject: authority.certificate().subject().to_string(),
+                sources,
+                crl_number: crl.as_ref().and_then(|c| c.crl_number().map(hex::encode)),
+                this_update: crl.as_ref().map(|c| format_rfc3339(c.this_update())),
+                next_update: crl.as_ref().map(|c| format_rfc3339(c.next_update())),
+                entries: crl.as_ref().map(|c| c.entry_count()),
+                ready: authority.is_ready(now),
+            }
+        })
+        .collect();
+    json_reply(StatusCode::OK, &serde_json::json!({ "cas": cas }))
+}
+
+fn status_by_serial(state: &AppState, ca: &str, serial: &str) -> Response {
+    let Some(authority) = state.authorities.get(ca) else {
+        count_lookup(state, None);
+        return error_reply(
+            StatusCode::NOT_FOUND,
+            "unknown_ca",
+            format!(
+                "no CA with id \"{}\" is configured; GET /v1/cas lists them",
+                truncate(ca)
+            ),
+        );
+    };
+    let serial = match Serial::parse_hex(serial) {
+        Ok(serial) => serial,
+        Err(error) => {
+            count_lookup(state, None);
+            return error_reply(StatusCode::BAD_REQUEST, "invalid_serial", error.to_string());
+        }
+    };
+    decide_and_reply(state, authority, &serial)
+}
+
+fn status_post(state: &AppState, body: &[u8]) -> Response {
+    let request: StatusRequest = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(error) => {
+            count_lookup(state, None);
+            return error_reply(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!(
+                    "request body is not valid JSON of the form {{\"certificate\": PEM}} or \
+                     {{\"ca\": ID, \"serial\": HEX}}: {error}"
+                ),
+            );
+        }
+    };
+
+    match (request.certificate, request.ca, request.serial) {
+        (Some(pem), None, None) => status_of_certificate(state, &pem),
+        (None, Some(ca), Some(serial)) => status_by_serial(state, &ca, &serial),
+        _ => {
+            count_lookup(state, None);
+            error_reply(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "send either \"certificate\" alone, or both \"ca\" and \"serial\"",
+            )
+        }
+    }
+}
+
+fn status_of_certificate(state: &AppState, pem: &str) -> Response {
+    let certificates = match ParsedCertificate::from_pem_or_der(pem.as_bytes()) {
+        Ok(certificates) => certificates,
+        Err(error) => {
+            count_lookup(state, None);
+            return error_reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_certificate",
+                format!("certificate cannot be parsed: {error}"),
+            );
+        }
+    };
+    let [certificate] = certificates.as_slice() else {
+        count_lookup(state, None);
+        return error_reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_certificate",
+            format!(
+                "expected exactly one certificate, got {}; send only the certificate to check",
+                certificates.len()
+            ),
+        );
+    };
+
+    let Some(authority) = state.authorities.find_issuer(certificate) else {
+        count_lookup(state, None);
+        return error_reply(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_issuer",
+            format!(
+                "certificate {} was not issued by a configured CA (issuer \"{}\")",
+                certificate.describe(),
+                certificate.issuer()
+            ),
+        );
+    };
+    decide_and_reply(state, authority, &certificate.serial())
+}
+
+fn decide_and_reply(state: &AppState, authority: &Authority, serial: &Serial) -> Response {
+    let now = SystemTime::now();
+    let decision = authority.decide(serial, now);
+    count_lookup(state, Some(decision.status()));
+    tracing::debug!(ca = authority.id(), %serial, status = decision.status().as_str(), "status lookup");
+    json_reply(
+        StatusCode::OK,
+        &StatusResponse::new(authority.id(), serial, &decision, now),
+    )
+}
+
+fn count_lookup(state: &AppState, status: Option<CertStatus>) {
+    let status = status.map_or("error", CertStatus::as_str);
+    state
+        .metrics
+        .lookups
+        .with_label_values(&["status", status])
+        .inc();
+}
+
+/// Cuts client-supplied text echoed in messages to a readable length.
+fn truncate(text: &str) -> String {
+    text.chars().take(80).collect()
+}
+
+async fn handle_rejection(rejection: warp::Rejection) -> Result<Response, Infallible> {
+    let response = if rejection.is_not_found() {
+        error_reply(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        error_reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body exceeds {MAX_BODY_BYTES} bytes"),
+        )
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        error_reply(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "send a Content-Length header with the request body",
+        )
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        error_reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this endpoint",
+        )
+    } else {
+        tracing::debug!(?rejection, "request rejected");
+        error_reply(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "request not understood",
+        )
+    };
+    Ok(response)
+}

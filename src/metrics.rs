@@ -1,0 +1,107 @@
+//! Prometheus metrics. Names are a contract with dashboards and alert rules; labels take only
+//! CA ids and values from closed sets, never serial numbers or fingerprints.
+
+use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+/// Every metric revcheck exports, registered in its own registry.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    registry: Registry,
+    pub ready: IntGauge,
+    pub crl_entries: IntGaugeVec,
+    pub crl_next_update: GaugeVec,
+    pub crl_fetches: IntCounterVec,
+    pub lookups: IntCounterVec,
+}
+
+/// Outcomes counted by `revcheck_crl_fetches_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// A CRL was fetched and verified.
+    Success,
+    /// The body could not be fetched (network, HTTP status, size, file error).
+    FetchError,
+    /// The body was fetched but is not a valid CRL for the CA.
+    Invalid,
+}
+
+impl FetchOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::FetchError => "fetch_error",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+
+        let ready = IntGauge::new(
+            "revcheck_ready",
+            "1 when every configured CA has current revocation data, else 0",
+        )?;
+        let crl_entries = IntGaugeVec::new(
+            Opts::new(
+                "revcheck_crl_entries",
+                "Revoked entries in the newest CRL held per CA",
+            ),
+            &["ca"],
+        )?;
+        let crl_next_update = GaugeVec::new(
+            Opts::new(
+                "revcheck_crl_next_update_timestamp_seconds",
+                "nextUpdate of the newest CRL held per CA, as a Unix timestamp in seconds",
+            ),
+            &["ca"],
+        )?;
+        let crl_fetches = IntCounterVec::new(
+            Opts::new(
+                "revcheck_crl_fetches_total",
+                "CRL fetches per CA by outcome (success, fetch_error, invalid)",
+            ),
+            &["ca", "outcome"],
+        )?;
+        let lookups = IntCounterVec::new(
+            Opts::new(
+                "revcheck_lookups_total",
+                "Status lookups per endpoint by resulting status",
+            ),
+            &["endpoint", "status"],
+        )?;
+
+        registry.register(Box::new(ready.clone()))?;
+        registry.register(Box::new(crl_entries.clone()))?;
+        registry.register(Box::new(crl_next_update.clone()))?;
+        registry.register(Box::new(crl_fetches.clone()))?;
+        registry.register(Box::new(lookups.clone()))?;
+
+        Ok(Self {
+            registry,
+            ready,
+            crl_entries,
+            crl_next_update,
+            crl_fetches,
+            lookups,
+        })
+    }
+
+    /// Counts one fetch attempt for `ca`.
+    pub fn count_fetch(&self, ca: &str, outcome: FetchOutcome) {
+        self.crl_fetches
+            .with_label_values(&[ca, outcome.as_str()])
+            .inc();
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        let encoder = prometheus::TextEncoder::new();
+        if let Err(error) = encoder.encode(&self.registry.gather(), &mut buffer) {
+            tracing::error!(%error, "encoding metrics failed");
+        }
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}

@@ -1,0 +1,249 @@
+//! The configured certification authorities and the revocation data currently held for each.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use super::decide::{Decision, decide};
+use crate::config::Config;
+use crate::crl::VerifiedCrl;
+use crate::source::Source;
+use crate::x509::{CertificateError, ParsedCertificate, Serial, names_match};
+
+/// A CA certificate from the configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorityError {
+    #[error("ca \"{id}\": cannot read certificate file {}: {error}", path.display())]
+    Read {
+        id: String,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+
+    #[error("ca \"{id}\": certificate file {} is invalid: {error}", path.display())]
+    Certificate {
+        id: String,
+        path: PathBuf,
+        error: CertificateError,
+    },
+
+    #[error(
+        "ca \"{id}\": certificate file {} holds {count} certificates; put only the CA's own \
+         certificate in it",
+        path.display()
+    )]
+    NotOneCertificate {
+        id: String,
+        path: PathBuf,
+        count: usize,
+    },
+
+    #[error(
+        "ca \"{id}\": certificate {} in {} is not a CA certificate (basicConstraints cA is not \
+         set); configure the certificate of the CA that issues the client certificates",
+        subject,
+        path.display()
+    )]
+    NotCa {
+        id: String,
+        path: PathBuf,
+        subject: String,
+    },
+}
+
+/// What happened at the last fetches from one source, for `/v1/cas` and logs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceStatus {
+    pub last_attempt: Option<SystemTime>,
+    pub last_success: Option<SystemTime>,
+    pub last_error: Option<String>,
+}
+
+/// One configured CA: its certificate, its CRL sources and the last verified CRL from each.
+#[derive(Debug)]
+pub struct Authority {
+    id: String,
+    certificate: ParsedCertificate,
+    sources: Vec<Source>,
+    /// One slot per source, replaced as a whole so that lookups never see a half-made update.
+    crls: ArcSwap<Vec<Option<Arc<VerifiedCrl>>>>,
+    source_statuses: Mutex<Vec<SourceStatus>>,
+}
+
+impl Authority {
+    pub fn new(id: String, certificate: ParsedCertificate, sources: Vec<Source>) -> Self {
+        let slots = vec![None; sources.len()];
+        let statuses = vec![SourceStatus::default(); sources.len()];
+        Self {
+            id,
+            certificate,
+            sources,
+            crls: ArcSwap::from_pointee(slots),
+            source_statuses: Mutex::new(statuses),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn certificate(&self) -> &ParsedCertificate {
+        &self.certificate
+    }
+
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// The verified CRLs held now, one per source that has delivered one.
+    pub fn crls(&self) -> Vec<Arc<VerifiedCrl>> {
+        self.crls.load().iter().flatten().cloned().collect()
+    }
+
+    /// The newest verified CRL held, by thisUpdate.
+    pub fn newest_crl(&self) -> Option<Arc<VerifiedCrl>> {
+        self.crls().into_iter().max_by_key(|crl| crl.this_update())
+    }
+
+    /// Decides the revocation status of `serial`, a certificate issued by this CA.
+    pub fn decide(&self, serial: &Serial, now: SystemTime) -> Decision {
+        let crls = self.crls.load();
+        let held: Vec<&VerifiedCrl> = crls.iter().flatten().map(Arc::as_ref).collect();
+        decide(&held, serial, now)
+    }
+
+    /// Whether a current CRL is held, so that lookups can be decided.
+    pub fn is_ready(&self, now: SystemTime) -> bool {
+        self.crls().iter().any(|crl| !crl.is_expired_at(now))
+    }
+
+    /// Replaces the CRL held for the source at `source_index`.
+    pub fn store_crl(&self, source_index: usize, crl: &Arc<VerifiedCrl>, at: SystemTime) {
+        self.crls.rcu(|slots| {
+            let mut slots = Vec::clone(slots);
+            if let Some(slot) = slots.get_mut(source_index) {
+                *slot = Some(Arc::clone(crl));
+            }
+            slots
+        });
+        self.update_status(source_index, |status| {
+            status.last_attempt = Some(at);
+            status.last_success = Some(at);
+            status.last_error = None;
+        });
+    }
+
+    /// Records a failed fetch or verification. The CRL already held stays in use.
+    pub fn record_failure(&self, source_index: usize, error: String, at: SystemTime) {
+        self.update_status(source_index, |status| {
+            status.last_attempt = Some(at);
+            status.last_error = Some(error);
+        });
+    }
+
+    pub fn source_statuses(&self) -> Vec<SourceStatus> {
+        self.source_statuses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn update_status(&self, source_index: usize, change: impl FnOnce(&mut SourceStatus)) {
+        let mut statuses = self
+            .source_statuses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(status) = statuses.get_mut(source_index) {
+            change(status);
+        }
+    }
+}
+
+/// The configured CAs, in configuration order.
+#[derive(Debug, Default)]
+pub struct Authorities {
+    list: Vec<Arc<Authority>>,
+}
+
+impl Authorities {
+    /// Loads each CA certificate named in the configuration.
+    pub fn from_config(config: &Config) -> Result<Self, Vec<AuthorityError>> {
+        let mut list = Vec::new();
+        let mut errors = Vec::new();
+        for ca in &config.cas {
+            match load_ca_certificate(&ca.id, &ca.certificate) {
+                Ok(certificate) => list.push(Arc::new(Authority::new(
+                    ca.id.clone(),
+                    certificate,
+                    ca.crl.clone(),
+                ))),
+                Err(error) => errors.push(error),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Self { list })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn from_list(list: Vec<Arc<Authority>>) -> Self {
+        Self { list }
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Authority>> {
+        self.list.iter().find(|authority| authority.id == id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Authority>> {
+        self.list.iter()
+    }
+
+    /// Finds the configured CA that issued `certificate`: its subject matches the certificate's
+    /// issuer name and its key verifies the certificate's signature.
+    pub fn find_issuer(&self, certificate: &ParsedCertificate) -> Option<&Arc<Authority>> {
+        self.list.iter().find(|authority| {
+            names_match(authority.certificate.subject(), certificate.issuer())
+                && certificate.verify_signed_by(&authority.certificate).is_ok()
+        })
+    }
+
+    /// Whether every CA has a current CRL.
+    pub fn all_ready(&self, now: SystemTime) -> bool {
+        self.list.iter().all(|authority| authority.is_ready(now))
+    }
+}
+
+fn load_ca_certificate(id: &str, path: &PathBuf) -> Result<ParsedCertificate, AuthorityError> {
+    let bytes = std::fs::read(path).map_err(|error| AuthorityError::Read {
+        id: id.to_owned(),
+        path: path.clone(),
+        error,
+    })?;
+    let mut certificates = ParsedCertificate::from_pem_or_der(&bytes).map_err(|error| {
+        AuthorityError::Certificate {
+            id: id.to_owned(),
+            path: path.clone(),
+            error,
+        }
+    })?;
+    if certificates.len() != 1 {
+        return Err(AuthorityError::NotOneCertificate {
+            id: id.to_owned(),
+            path: path.clone(),
+            count: certificates.len(),
+        });
+    }
+    let certificate = certificates.remove(0);
+    if !certificate.is_ca() {
+        return Err(AuthorityError::NotCa {
+            id: id.to_owned(),
+            path: path.clone(),
+            subject: certificate.subject().to_string(),
+        });
+    }
+    Ok(certificate)
+}

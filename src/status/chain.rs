@@ -1,0 +1,314 @@
+//! Revocation checking along a certification path, for `revcheck check`.
+//!
+//! The path runs from the certificate in question through the CA certificates given to a
+//! trust anchor (a self-signed certificate among them). Every certificate on it except the
+//! anchor is checked against the CRLs of its issuer. A CRL signed by a separate CRL-signing
+//! certificate is accepted when that certificate has the CA's name, allows cRLSign, chains to
+//! the same trust anchor and is itself not revoked (RFC 5280 section 6.3.3 (f)).
+//!
+//! NOTE: path validation here covers names, signatures, validity periods, basic constraints
+//! and key usage. Name constraints, certificate policies and path length constraints are not
+//! evaluated, because the purpose is revocation status, not full RFC 5280 path validation.
+
+use std::time::SystemTime;
+
+use super::decide::{CertStatus, Decision, UnknownReason, decide};
+use crate::crl::{CrlError, DecodedCrl, VerifiedCrl, VerifyOptions};
+use crate::x509::time::format_rfc3339;
+use crate::x509::{ParsedCertificate, names_match};
+
+/// Longest path tried, in certificates including the anchor.
+const MAX_PATH_LENGTH: usize = 10;
+
+/// How deep separate CRL signers may nest (a signer whose CRL is signed by another signer).
+const MAX_SIGNER_DEPTH: usize = 3;
+
+/// Why no certification path could be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PathError {
+    #[error(
+        "no issuer found for {certificate} among the CA certificates given; add its issuer \
+         with --ca, up to a self-signed trust anchor"
+    )]
+    NoPath { certificate: String },
+
+    #[error(
+        "{certificate} is not valid at {at}: its validity period is {not_before} to {not_after}"
+    )]
+    NotValid {
+        certificate: String,
+        at: String,
+        not_before: String,
+        not_after: String,
+    },
+}
+
+/// The revocation verdict for one certificate on the path.
+#[derive(Clone, Debug)]
+pub struct CertificateResult {
+    pub certificate: ParsedCertificate,
+    pub decision: Decision,
+}
+
+/// The outcome of checking a certificate and its path.
+#[derive(Clone, Debug)]
+pub struct ChainReport {
+    /// The certification path from the certificate to its trust anchor, when one was built.
+    pub path: Vec<ParsedCertificate>,
+    /// One result per certificate on the path except the trust anchor, leaf first.
+    pub results: Vec<CertificateResult>,
+    pub path_error: Option<PathError>,
+}
+
+impl ChainReport {
+    /// Revoked when any certificate is revoked, good when every one is good, else unknown.
+    pub fn overall(&self) -> CertStatus {
+        let statuses: Vec<CertStatus> = self.results.iter().map(|r| r.decision.status()).collect();
+        if statuses.contains(&CertStatus::Revoked) {
+            CertStatus::Revoked
+        } else if self.path_error.is_some() || statuses.contains(&CertStatus::Unknown) {
+            CertStatus::Unknown
+        } else {
+            CertStatus::Good
+        }
+    }
+}
+
+/// The certificates and CRLs a path check may use, and the time it is evaluated at.
+#[derive(Debug)]
+pub struct ChainCheck<'a> {
+    /// CA certificates: trust anchors, intermediates and CRL signers.
+    pub pool: &'a [ParsedCertificate],
+    pub crls: &'a [DecodedCrl],
+    pub options: VerifyOptions,
+}
+
+impl<'a> ChainCheck<'a> {
+    /// Builds the path of `target` and checks the revocation status of each certificate on it.
+    pub fn check(&self, target: &ParsedCertificate) -> ChainReport {
+        let mut report = ChainReport {
+            path: Vec::new(),
+            results: Vec::new(),
+            path_error: None,
+        };
+
+        let path = match self.build_path(target, None) {
+            Ok(path) => path,
+            Err(error) => {
+                report.path_error = Some(error);
+                return report;
+            }
+        };
+        report.path = path
+            .iter()
+            .map(|certificate| (*certificate).clone())
+            .collect();
+
+        let anchor = path[path.len() - 1];
+        for pair in path.windows(2) {
+            let decision = self.decide_certificate(pair[0], pair[1], anchor, 0);
+            report.results.push(CertificateResult {
+                certificate: pair[0].clone(),
+                decision,
+            });
+        }
+        report
+    }
+
+    fn at(&self) -> SystemTime {
+        self.options.now
+    }
+
+    fn is_anchor(certificate: &ParsedCertificate) -> bool {
+        certificate.is_self_issued() && certificate.verify_signed_by(certificate).is_ok()
+    }
+
+    /// Builds a path from `target` to a trust anchor (to `required_anchor` when given) by
+    /// depth-first search over the pool.
+    fn build_path<'c>(
+        &'c self,
+        target: &'c ParsedCertificate,
+        required_anchor: Option<&ParsedCertificate>,
+    ) -> Result<Vec<&'c ParsedCertificate>, PathError> {
+        if !target.is_valid_at(self.at()) {
+            return Err(not_valid(target, self.at()));
+        }
+        let mut path = vec![target];
+        if self.extend_path(&mut path, required_anchor) {
+            Ok(path)
+        } else {
+            Err(PathError::NoPath {
+                certificate: target.describe(),
+            })
+        }
+    }
+
+    fn extend_path<'c>(
+        &'c self,
+        path: &mut Vec<&'c ParsedCertificate>,
+        required_anchor: Option<&ParsedCertificate>,
+    ) -> bool {
+        let current = path[path.len() - 1];
+        if path.len() >= MAX_PATH_LENGTH {
+            return false;
+        }
+
+        for candidate in self.pool {
+            let already_on_path = path
+                .iter()
+                .any(|on_path| on_path.fingerprint() == candidate.fingerprint());
+            if already_on_path
+                || !names_match(candidate.subject(), current.issuer())
+                || current.verify_signed_by(candidate).is_err()
+            {
+                continue;
+            }
+
+            if Self::is_anchor(candidate) {
+                let wanted = required_anchor
+                    .is_none_or(|anchor| anchor.fingerprint() == candidate.fingerprint());
+                if wanted {
+                    path.push(candidate);
+                    return true;
+                }
+                continue;
+            }
+
+            // RFC 5280 section 6.1.4 (k) and (n): an intermediate must be a CA whose key may
+            // sign certificates, and it must be valid at the time of the check.
+            let may_sign_certificates = candidate
+                .key_usage()
+                .is_none_or(|usage| usage.key_cert_sign());
+            if !candidate.is_ca() || !may_sign_certificates || !candidate.is_valid_at(self.at()) {
+                continue;
+            }
+
+            path.push(candidate);
+            if self.extend_path(path, required_anchor) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+
+    /// Decides the status of `certificate` from the CRLs of `issuer`.
+    fn decide_certificate(
+        &self,
+        certificate: &ParsedCertificate,
+        issuer: &ParsedCertificate,
+        anchor: &ParsedCertificate,
+        signer_depth: usize,
+    ) -> Decision {
+        let mut verified: Vec<VerifiedCrl> = Vec::new();
+        let mut first_error: Option<UnknownReason> = None;
+
+        let candidates = self
+            .crls
+            .iter()
+            .filter(|crl| names_match(crl.issuer(), issuer.subject()));
+        for crl in candidates {
+            match self.verify_crl(crl, issuer, anchor, signer_depth) {
+                Ok(crl) => verified.push(crl),
+                Err(reason) => {
+                    first_error.get_or_insert(reason);
+                }
+            }
+        }
+
+        let held: Vec<&VerifiedCrl> = verified.iter().collect();
+        match (decide(&held, &certificate.serial(), self.at()), first_error) {
+            // Name the rejected CRL rather than only "no CRL", so the cause is visible.
+            (Decision::Unknown(reason), Some(error)) if reason.code == "no_crl" => {
+                Decision::Unknown(error)
+            }
+            (decision, _) => decision,
+        }
+    }
+
+    /// Verifies `crl` as a CRL of `issuer`, signed by the issuer or by a separate CRL signer.
+    fn verify_crl(
+        &self,
+        crl: &DecodedCrl,
+        issuer: &ParsedCertificate,
+        anchor: &ParsedCertificate,
+        signer_depth: usize,
+    ) -> Result<VerifiedCrl, UnknownReason> {
+        let by_issuer = crl.verify(issuer, issuer, &self.options);
+        let error = match by_issuer {
+            Ok(verified) => return Ok(verified),
+            Err(error) => error,
+        };
+        let signer_problem = matches!(
+            error,
+            CrlError::Signature { .. }
+                | CrlError::AuthorityKeyIdMismatch { .. }
+                | CrlError::SignerLacksCrlSign { .. }
+        );
+        if !signer_problem || signer_depth >= MAX_SIGNER_DEPTH {
+            return Err(UnknownReason::new(error.reason_code(), error.to_string()));
+        }
+
+        let separate_signers = self.pool.iter().filter(|signer| {
+            signer.fingerprint() != issuer.fingerprint()
+                && names_match(signer.subject(), issuer.subject())
+        });
+        for signer in separate_signers {
+            let Ok(verified) = crl.verify(issuer, signer, &self.options) else {
+                continue;
+            };
+            return match self.signer_is_trusted(signer, anchor, signer_depth) {
+                Ok(()) => Ok(verified),
+                Err(problem) => Err(UnknownReason::new(
+                    "crl_signer_invalid",
+                    format!(
+                        "CRL from {} is signed by {}, which cannot be trusted: {problem}",
+                        crl.origin(),
+                        signer.describe()
+                    ),
+                )),
+            };
+        }
+        Err(UnknownReason::new(error.reason_code(), error.to_string()))
+    }
+
+    /// Checks that a separate CRL signer chains to `anchor` and that neither it nor any CA on
+    /// its path is revoked or of undetermined status.
+    fn signer_is_trusted(
+        &self,
+        signer: &ParsedCertificate,
+        anchor: &ParsedCertificate,
+        signer_depth: usize,
+    ) -> Result<(), String> {
+        let path = self
+            .build_path(signer, Some(anchor))
+            .map_err(|error| error.to_string())?;
+        for pair in path.windows(2) {
+            let decision = self.decide_certificate(pair[0], pair[1], anchor, signer_depth + 1);
+            match decision {
+                Decision::Good { .. } => {}
+                Decision::Revoked { .. } => {
+                    return Err(format!("{} is revoked", pair[0].describe()));
+                }
+                Decision::Unknown(reason) => {
+                    return Err(format!(
+                        "status of {} is unknown: {}",
+                        pair[0].describe(),
+                        reason.detail
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_valid(certificate: &ParsedCertificate, at: SystemTime) -> PathError {
+    PathError::NotValid {
+        certificate: certificate.describe(),
+        at: format_rfc3339(at),
+        not_before: format_rfc3339(certificate.not_before()),
+        not_after: format_rfc3339(certificate.not_after()),
+    }
+}

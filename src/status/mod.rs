@@ -1,0 +1,12 @@
+//! Revocation decisions: from verified CRLs to a verdict on one certificate, for the configured
+//! CAs of the service and for whole certification paths.
+
+mod authority;
+mod chain;
+mod decide;
+mod refresh;
+
+pub use authority::{Authorities, Authority, AuthorityError, SourceStatus};
+pub use chain::{CertificateResult, ChainCheck, ChainReport, PathError};
+pub use decide::{CertStatus, Decision, UnknownReason, decide};
+pub use refresh::{RefreshOutcome, Refresher};

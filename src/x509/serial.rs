@@ -1,0 +1,133 @@
+//! Certificate serial numbers as the content bytes of their DER INTEGER.
+
+use std::fmt;
+
+/// A certificate serial number, stored as the content octets of its DER INTEGER.
+///
+/// Keeping the encoded form (two's complement, minimal length) means `00 80 01` (the positive
+/// number 0x8001) and `80 01` (a negative number) stay different, as they are on the wire, and
+/// a CRL entry matches a certificate exactly when their encodings are equal.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Serial(Box<[u8]>);
+
+/// A serial number given as text that is not a hexadecimal number.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "invalid serial number \"{0}\"; write it in hexadecimal, with or without colons, \
+     at most 20 bytes (for example 1001 or 00:80:01)"
+)]
+pub struct SerialParseError(pub String);
+
+impl Serial {
+    /// Wraps DER INTEGER content octets as they were decoded.
+    pub fn from_der_content(bytes: &[u8]) -> Self {
+        Self(bytes.into())
+    }
+
+    /// Parses a non-negative serial number written in hexadecimal (colons allowed), and
+    /// encodes it as a DER INTEGER would: no redundant leading zeros, and one zero byte in
+    /// front when the high bit is set.
+    pub fn parse_hex(text: &str) -> Result<Self, SerialParseError> {
+        let error = || SerialParseError(text.chars().take(80).collect());
+        let digits: String = text.chars().filter(|c| *c != ':').collect();
+        if digits.is_empty() || digits.len() > 42 || !digits.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            return Err(error());
+        }
+
+        let padded = if !digits.len().is_multiple_of(2) {
+            format!("0{digits}")
+        } else {
+            digits
+        };
+        let mut bytes = super::hex::decode(&padded).ok_or_else(error)?;
+
+        let first_significant = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len() - 1);
+        bytes.drain(..first_significant);
+        if bytes[0] & 0x80 != 0 {
+            bytes.insert(0, 0);
+        }
+        if bytes.len() > 21 {
+            return Err(error());
+        }
+        Ok(Self(bytes.into()))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Whether the DER INTEGER is negative, which RFC 5280 forbids but some CAs issue.
+    pub fn is_negative(&self) -> bool {
+        self.0.first().is_some_and(|b| b & 0x80 != 0)
+    }
+}
+
+/// Lowercase hex of the INTEGER content octets, e.g. `008001` for 0x8001.
+impl fmt::Display for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&super::hex::encode(&self.0))
+    }
+}
+
+impl fmt::Debug for Serial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Serial({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_adds_sign_byte() {
+        assert_eq!(
+            Serial::parse_hex("8001").unwrap().as_bytes(),
+            [0x00, 0x80, 0x01]
+        );
+        assert_eq!(
+            Serial::parse_hex("008001").unwrap().as_bytes(),
+            [0x00, 0x80, 0x01]
+        );
+        assert_eq!(
+            Serial::parse_hex("00:80:01").unwrap().as_bytes(),
+            [0x00, 0x80, 0x01]
+        );
+    }
+
+    #[test]
+    fn parse_strips_redundant_zeros() {
+        assert_eq!(Serial::parse_hex("0000000e").unwrap().as_bytes(), [0x0e]);
+        assert_eq!(Serial::parse_hex("e").unwrap().as_bytes(), [0x0e]);
+        assert_eq!(Serial::parse_hex("0").unwrap().as_bytes(), [0x00]);
+        assert_eq!(Serial::parse_hex("000").unwrap().as_bytes(), [0x00]);
+    }
+
+    #[test]
+    fn parse_rejects_non_hex() {
+        for text in ["", "xyz", "12 34", "-1", ":", &"f".repeat(43)] {
+            assert!(Serial::parse_hex(text).is_err(), "{text:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn twenty_byte_serial_with_high_bit_accepted() {
+        let text = "ff".repeat(20);
+        let serial = Serial::parse_hex(&text).unwrap();
+        assert_eq!(serial.as_bytes().len(), 21);
+        assert!(!serial.is_negative());
+    }
+
+    #[test]
+    fn display_is_content_hex() {
+        assert_eq!(
+            Serial::from_der_content(&[0x00, 0x80, 0x01]).to_string(),
+            "008001"
+        );
+        assert!(Serial::from_der_content(&[0xff, 0x01]).is_negative());
+    }
+}
