@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod crl;
+pub mod fixtures;
 pub mod http;
 pub mod metrics;
 pub mod source;

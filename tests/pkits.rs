@@ -126,7 +126,11 @@ fn pkits_revocation_cases() {
     let dir = pkits_dir();
     let cases = parse_cases();
     let exceptions = known_exceptions();
-    assert_eq!(cases.len(), 66, "case list changed; update this count with care");
+    assert_eq!(
+        cases.len(),
+        66,
+        "case list changed; update this count with care"
+    );
 
     let mut failures = Vec::new();
     let mut matched_by_section: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -167,5 +171,9 @@ fn pkits_revocation_cases() {
         Some(&(21, 21)),
         "every basic revocation case (4.4) must match"
     );
-    assert!(failures.is_empty(), "PKITS mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "PKITS mismatches:\n{}",
+        failures.join("\n")
+    );
 }
