@@ -339,3 +339,382 @@ impl VerifiedCrl {
         now > self.next_update
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::fixtures::{CrlBuilder, CrlEntry, LeafSpec, RawExtension, TestCa};
+
+    const ORIGIN: &str = "http://127.0.0.1:9000/ca.crl";
+
+    fn make_ca(name: &str) -> (TestCa, ParsedCertificate) {
+        let ca = TestCa::root(name).expect("test CA");
+        let parsed = ParsedCertificate::from_der(ca.cert_der()).expect("test CA decodes");
+        (ca, parsed)
+    }
+
+    fn options() -> VerifyOptions {
+        VerifyOptions {
+            now: SystemTime::now(),
+            clock_skew: Duration::from_secs(300),
+        }
+    }
+
+    fn verify(der: &[u8], issuer: &ParsedCertificate) -> Result<VerifiedCrl, CrlError> {
+        DecodedCrl::from_der(der, ORIGIN)?.verify(issuer, issuer, &options())
+    }
+
+    fn unknown_extension(critical: bool) -> RawExtension {
+        RawExtension {
+            oid: ObjectIdentifier::new_unwrap("1.3.6.1.4.1.55555.1"),
+            critical,
+            value_der: vec![0x05, 0x00],
+        }
+    }
+
+    #[test]
+    fn valid_crl_verifies_and_indexes() {
+        let (ca, parsed) = make_ca("Valid CA");
+        let revoked_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000);
+        let der = CrlBuilder::new()
+            .crl_number(7)
+            .authority_key_identifier()
+            .entry(
+                CrlEntry::new(&[0x0e], revoked_at).reason(rcgen::RevocationReason::KeyCompromise),
+            )
+            .build(&ca)
+            .expect("CRL builds");
+
+        let crl = verify(&der, &parsed).expect("valid CRL verifies");
+        assert_eq!(crl.crl_number(), Some(&[7u8][..]));
+        assert_eq!(crl.entry_count(), 1);
+        let entry = crl
+            .revoked_entry(&Serial::from_der_content(&[0x0e]))
+            .expect("serial 0e is listed");
+        assert_eq!(entry.revocation_time, revoked_at);
+        assert_eq!(
+            entry.reason,
+            Some(super::super::RevocationReason::KeyCompromise)
+        );
+        assert!(
+            crl.revoked_entry(&Serial::from_der_content(&[0x0f]))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_signature_rejected() {
+        let (ca, parsed) = make_ca("Signing CA");
+        let der = CrlBuilder::new()
+            .corrupt_signature()
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("corrupt signature");
+        assert!(
+            matches!(
+                error,
+                CrlError::Signature {
+                    error: crate::x509::SignatureError::Invalid,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains(ORIGIN), "{error}");
+    }
+
+    #[test]
+    fn other_key_with_same_name_rejected() {
+        let (_, parsed) = make_ca("Same Name CA");
+        let (impostor, _) = make_ca("Same Name CA");
+        let der = CrlBuilder::new().build(&impostor).expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("signed by another key");
+        assert!(matches!(error, CrlError::Signature { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn wrong_issuer_rejected() {
+        let (ca_a, parsed_a) = make_ca("CA A");
+        let (ca_b, _) = make_ca("CA B");
+        let der = CrlBuilder::new()
+            .issuer_der(&ca_b.subject_der())
+            .build(&ca_a)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed_a).expect_err("issuer is CA B");
+        assert!(
+            matches!(error, CrlError::IssuerMismatch { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("CA B"), "{error}");
+    }
+
+    #[test]
+    fn expired_crl_rejected() {
+        let (ca, parsed) = make_ca("Expired CA");
+        let next_update = SystemTime::now() - Duration::from_secs(3600);
+        let der = CrlBuilder::new()
+            .this_update(next_update - Duration::from_secs(86_400))
+            .next_update(Some(next_update))
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("nextUpdate passed");
+        assert!(matches!(error, CrlError::Expired { .. }), "{error:?}");
+        assert_eq!(error.reason_code(), "crl_expired");
+    }
+
+    #[test]
+    fn future_this_update_rejected() {
+        let (ca, parsed) = make_ca("Future CA");
+        let der = CrlBuilder::new()
+            .this_update(SystemTime::now() + Duration::from_secs(20 * 60))
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("thisUpdate 20 minutes ahead");
+        assert!(matches!(error, CrlError::NotYetValid { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn this_update_within_skew_accepted() {
+        let (ca, parsed) = make_ca("Skew CA");
+        let der = CrlBuilder::new()
+            .this_update(SystemTime::now() + Duration::from_secs(2))
+            .build(&ca)
+            .expect("CRL builds");
+        assert!(verify(&der, &parsed).is_ok());
+    }
+
+    #[test]
+    fn missing_next_update_rejected() {
+        let (ca, parsed) = make_ca("Open CA");
+        let der = CrlBuilder::new()
+            .next_update(None)
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("no nextUpdate");
+        assert!(
+            matches!(error, CrlError::MissingNextUpdate { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_critical_extension_rejected() {
+        let (ca, parsed) = make_ca("Extension CA");
+        let der = CrlBuilder::new()
+            .extension(unknown_extension(true))
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("unknown critical extension");
+        assert!(
+            matches!(error, CrlError::UnknownCriticalExtension { oid, .. } if oid.to_string() == "1.3.6.1.4.1.55555.1"),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_noncritical_extension_ignored() {
+        let (ca, parsed) = make_ca("Extension CA");
+        let der = CrlBuilder::new()
+            .extension(unknown_extension(false))
+            .build(&ca)
+            .expect("CRL builds");
+        assert!(verify(&der, &parsed).is_ok());
+    }
+
+    #[test]
+    fn unknown_critical_entry_extension_rejected() {
+        let (ca, parsed) = make_ca("Entry CA");
+        let entry = CrlEntry::new(&[0x05], SystemTime::now()).extension(unknown_extension(true));
+        let der = CrlBuilder::new()
+            .entry(entry)
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("unknown critical entry extension");
+        assert!(
+            matches!(error, CrlError::UnknownCriticalEntryExtension { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("serial 05"), "{error}");
+    }
+
+    #[test]
+    fn undecodable_bytes_rejected() {
+        let error = DecodedCrl::from_der(&[0x30, 0x03, 0x02, 0x01, 0x01], ORIGIN)
+            .expect_err("not a CertificateList");
+        assert!(matches!(error, CrlError::Decode { .. }), "{error:?}");
+
+        let error = DecodedCrl::from_pem_or_der(b"<html>not found</html>", ORIGIN)
+            .expect_err("HTML error page");
+        assert!(matches!(error, CrlError::Encoding { .. }), "{error:?}");
+
+        let error = DecodedCrl::from_pem_or_der(b"", ORIGIN).expect_err("empty body");
+        assert!(matches!(error, CrlError::Encoding { .. }), "{error:?}");
+    }
+
+    #[test]
+    fn truncated_crl_rejected() {
+        let (ca, _) = make_ca("Truncated CA");
+        let der = CrlBuilder::new().build(&ca).expect("CRL builds");
+        for length in [1, der.len() / 2, der.len() - 1] {
+            let error = DecodedCrl::from_der(&der[..length], ORIGIN).expect_err("truncated");
+            assert!(
+                matches!(error, CrlError::Decode { .. }),
+                "length {length}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn leading_zero_serial_matches() {
+        let (ca, parsed) = make_ca("Serial CA");
+        let der = CrlBuilder::new()
+            .entry(CrlEntry::new(&[0x00, 0x80, 0x01], SystemTime::now()))
+            .entry(CrlEntry::new(&[0xff, 0x01], SystemTime::now()))
+            .build(&ca)
+            .expect("CRL builds");
+        let crl = verify(&der, &parsed).expect("CRL verifies");
+
+        let parsed_hex = Serial::parse_hex("8001").expect("hex serial");
+        assert!(
+            crl.revoked_entry(&parsed_hex).is_some(),
+            "0x8001 must match 00 80 01"
+        );
+        assert!(
+            crl.revoked_entry(&Serial::from_der_content(&[0x80, 0x01]))
+                .is_none()
+        );
+        assert!(
+            crl.revoked_entry(&Serial::from_der_content(&[0xff, 0x01]))
+                .is_some()
+        );
+        assert!(
+            crl.revoked_entry(&Serial::parse_hex("ff01").expect("hex"))
+                .is_none()
+        );
+
+        let leaf = ca
+            .leaf(&LeafSpec {
+                common_name: "client".to_owned(),
+                serial: vec![0x80, 0x01],
+                email: None,
+                uri: None,
+            })
+            .expect("leaf");
+        let leaf = ParsedCertificate::from_der(&leaf.cert_der).expect("leaf decodes");
+        assert_eq!(leaf.serial().as_bytes(), [0x00, 0x80, 0x01]);
+        assert!(crl.revoked_entry(&leaf.serial()).is_some());
+    }
+
+    #[test]
+    fn delta_crl_rejected() {
+        let (ca, parsed) = make_ca("Delta CA");
+        let der = CrlBuilder::new()
+            .extension(RawExtension {
+                oid: oids::ID_CE_DELTA_CRL_INDICATOR,
+                critical: true,
+                value_der: vec![0x02, 0x01, 0x01],
+            })
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("delta CRL");
+        assert!(
+            matches!(error, CrlError::DeltaCrlUnsupported { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn issuing_distribution_point_rejected() {
+        let (ca, parsed) = make_ca("IDP CA");
+        let der = CrlBuilder::new()
+            .extension(RawExtension {
+                oid: oids::ID_CE_ISSUING_DISTRIBUTION_POINT,
+                critical: true,
+                value_der: vec![0x30, 0x03, 0x81, 0x01, 0xff],
+            })
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("IDP");
+        assert!(
+            matches!(error, CrlError::IssuingDistributionPointUnsupported { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn certificate_issuer_entry_rejected() {
+        let (ca, parsed) = make_ca("Indirect CA");
+        let entry = CrlEntry::new(&[0x05], SystemTime::now()).extension(RawExtension {
+            oid: oids::ID_CE_CERTIFICATE_ISSUER,
+            critical: true,
+            value_der: vec![0x30, 0x00],
+        });
+        let der = CrlBuilder::new()
+            .entry(entry)
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("indirect entry");
+        assert!(
+            matches!(error, CrlError::IndirectCrlUnsupported { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn authority_key_id_mismatch_rejected() {
+        let (ca, parsed) = make_ca("AKI CA");
+        let der = CrlBuilder::new()
+            .authority_key_identifier_value(&[0xde, 0xad, 0xbe, 0xef])
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("AKI names another key");
+        assert!(
+            matches!(error, CrlError::AuthorityKeyIdMismatch { .. }),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("deadbeef"), "{error}");
+    }
+
+    #[test]
+    fn duplicate_extension_rejected() {
+        let (ca, parsed) = make_ca("Duplicate CA");
+        let der = CrlBuilder::new()
+            .extension(unknown_extension(false))
+            .extension(unknown_extension(false))
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("extension twice");
+        assert!(
+            matches!(error, CrlError::MalformedExtension { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn signer_with_other_name_rejected() {
+        let (ca, parsed) = make_ca("Named CA");
+        let (_, other) = make_ca("Other CA");
+        let der = CrlBuilder::new().build(&ca).expect("CRL builds");
+        let decoded = DecodedCrl::from_der(&der, ORIGIN).expect("decodes");
+        let error = decoded
+            .verify(&parsed, &other, &options())
+            .expect_err("signer named differently");
+        assert!(
+            matches!(error, CrlError::SignerNameMismatch { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn intermediate_p256_crl_verifies() {
+        let (root, _) = make_ca("Root For Intermediate");
+        let intermediate = root
+            .intermediate("P-256 Intermediate")
+            .expect("intermediate");
+        let parsed = ParsedCertificate::from_der(intermediate.cert_der()).expect("decodes");
+        let der = CrlBuilder::new().build(&intermediate).expect("CRL builds");
+        assert!(verify(&der, &parsed).is_ok());
+    }
+}
