@@ -1,0 +1,5 @@
+//! The TOML configuration file: loading, defaults and validation.
+
+mod error;
+
+pub use error::{ConfigError, ConfigProblem};
