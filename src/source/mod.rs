@@ -83,7 +83,10 @@ mod tests {
     #[test]
     fn parse_http_and_https() {
         let base = Path::new("/etc/revcheck");
-        for text in ["http://127.0.0.1:8000/ca.crl", "https://crl.example.test/ca.crl"] {
+        for text in [
+            "http://127.0.0.1:8000/ca.crl",
+            "https://crl.example.test/ca.crl",
+        ] {
             let source = Source::parse(text, base).expect(text);
             assert_eq!(source, Source::Http(url::Url::parse(text).expect(text)));
         }
@@ -92,7 +95,10 @@ mod tests {
     #[test]
     fn parse_relative_file_against_base() {
         let source = Source::parse("file:crl/ca.crl", Path::new("/etc/revcheck"));
-        assert_eq!(source, Ok(Source::File(PathBuf::from("/etc/revcheck/crl/ca.crl"))));
+        assert_eq!(
+            source,
+            Ok(Source::File(PathBuf::from("/etc/revcheck/crl/ca.crl")))
+        );
     }
 
     #[test]
@@ -104,7 +110,10 @@ mod tests {
     #[test]
     fn parse_rejects_other_schemes() {
         for text in ["ftp://host/ca.crl", "ldap://host/cn=ca", "ca.crl", "file:"] {
-            assert!(Source::parse(text, Path::new("/")).is_err(), "{text} was accepted");
+            assert!(
+                Source::parse(text, Path::new("/")).is_err(),
+                "{text} was accepted"
+            );
         }
     }
 }
