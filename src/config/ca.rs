@@ -1,0 +1,189 @@
+//! The `[[ca]]` tables, each naming a certificate authority, its certificate and its CRL sources.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::CaConfig;
+use super::reader::{Entry, Problems, TableReader};
+use crate::source::Source;
+
+const MAX_ID_CHARS: usize = 64;
+const ID_RULE: &str =
+    "1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit";
+const CA_FIX: &str = "add at least one [[ca]] table with id, certificate and crl";
+const CRL_LIST_FIX: &str =
+    "write a list of CRL URLs, such as crl = [\"http://crl.example.test/ca.crl\"]";
+const CRL_FIX: &str =
+    "write each CRL source as a URL string, such as \"http://crl.example.test/ca.crl\"";
+
+/// Reads the required `[[ca]]` array. CAs with problems are reported and left out.
+pub(super) fn read_cas(
+    root: &mut TableReader<'_>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Vec<CaConfig> {
+    let Some(entry) = root.required("ca", problems, CA_FIX) else {
+        return Vec::new();
+    };
+    let Some(tables) = entry.table_array(problems, "write each CA as a [[ca]] table") else {
+        return Vec::new();
+    };
+    // Checks the array as written, because `tables` also lacks items that are not tables.
+    if entry.is_empty_array() {
+        entry.report(problems, format!("no CA configured; {CA_FIX}"));
+    }
+
+    // CA ids are used in URL paths and as a metrics label, so each must be unique. The map
+    // stores the key path of the CA that used an id first.
+    let mut first_use_of_id = HashMap::new();
+    tables
+        .into_iter()
+        .filter_map(|table| read_ca(table, base_dir, &mut first_use_of_id, problems))
+        .collect()
+}
+
+fn read_ca(
+    mut table: TableReader<'_>,
+    base_dir: &Path,
+    first_use_of_id: &mut HashMap<String, String>,
+    problems: &mut Problems,
+) -> Option<CaConfig> {
+    let id = read_id(&mut table, first_use_of_id, problems);
+    let certificate = read_certificate(&mut table, base_dir, problems);
+    let crl = read_crl_sources(&mut table, base_dir, problems);
+    table.reject_unknown_keys(problems);
+
+    Some(CaConfig {
+        id: id?,
+        certificate: certificate?,
+        crl: crl?,
+    })
+}
+
+fn read_id(
+    table: &mut TableReader<'_>,
+    first_use_of_id: &mut HashMap<String, String>,
+    problems: &mut Problems,
+) -> Option<String> {
+    let entry = table.required(
+        "id",
+        problems,
+        &format!("add an id of {ID_RULE}, such as id = \"demo-ca\""),
+    )?;
+    let id = entry.string(problems, &format!("write an id of {ID_RULE}"))?;
+
+    if !is_valid_id(id) {
+        entry.report(problems, format!("invalid CA id; use {ID_RULE}"));
+        return None;
+    }
+    if let Some(first_ca) = first_use_of_id.get(id) {
+        entry.report(
+            problems,
+            format!("duplicate CA id, also used by {first_ca}; give each CA its own id"),
+        );
+        return None;
+    }
+
+    first_use_of_id.insert(id.to_owned(), table.path().to_owned());
+    Some(id.to_owned())
+}
+
+fn is_valid_id(id: &str) -> bool {
+    let is_id_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    let starts_well = id
+        .chars()
+        .next()
+        .is_some_and(|first| first.is_ascii_lowercase() || first.is_ascii_digit());
+
+    starts_well && id.len() <= MAX_ID_CHARS && id.chars().all(is_id_char)
+}
+
+/// Reads the certificate path and checks that it names a readable file, without parsing it.
+fn read_certificate(
+    table: &mut TableReader<'_>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<PathBuf> {
+    const FIX: &str = "write the path of the CA certificate, a PEM or DER file, absolute or \
+                       relative to the directory of the configuration file";
+    let entry = table.required(
+        "certificate",
+        problems,
+        "add the path of the CA certificate, a PEM or DER file, such as certificate = \"ca.pem\"",
+    )?;
+    let written = entry.string(problems, FIX)?;
+
+    if written.is_empty() {
+        entry.report(problems, format!("empty path; {FIX}"));
+        return None;
+    }
+    let path = base_dir.join(written);
+
+    // Checking the metadata before opening keeps a named pipe from blocking the load.
+    let problem = match fs::metadata(&path) {
+        Ok(metadata) if !metadata.is_file() => {
+            Some(format!("{} is not a file; {FIX}", path.display()))
+        }
+        Ok(_) => fs::File::open(&path).err().map(|error| {
+            format!(
+                "cannot read certificate file {} ({error}); {FIX}",
+                path.display()
+            )
+        }),
+        Err(error) => Some(format!(
+            "cannot read certificate file {} ({error}); {FIX}",
+            path.display()
+        )),
+    };
+    if let Some(message) = problem {
+        entry.report(problems, message);
+        return None;
+    }
+    Some(path)
+}
+
+/// Reads the required `crl` array. Sources with problems are reported and left out.
+fn read_crl_sources(
+    table: &mut TableReader<'_>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<Vec<Source>> {
+    let entry = table.required("crl", problems, CRL_LIST_FIX)?;
+    let items = entry.array(problems, CRL_LIST_FIX)?;
+    if items.is_empty() {
+        entry.report(
+            problems,
+            "empty CRL list; add at least one CRL URL, such as \"http://crl.example.test/ca.crl\""
+                .to_owned(),
+        );
+    }
+
+    // Each source with the key path that listed it first, for the duplicate message.
+    let mut sources: Vec<(Source, String)> = Vec::new();
+    for item in items {
+        let Some(source) = read_crl_source(&item, base_dir, problems) else {
+            continue;
+        };
+
+        match sources.iter().find(|(known, _)| *known == source) {
+            Some((_, first_key)) => item.report(
+                problems,
+                format!("duplicate CRL source, also listed as {first_key}; remove one of them"),
+            ),
+            None => sources.push((source, item.key().to_owned())),
+        }
+    }
+    Some(sources.into_iter().map(|(source, _)| source).collect())
+}
+
+fn read_crl_source(item: &Entry<'_>, base_dir: &Path, problems: &mut Problems) -> Option<Source> {
+    let text = item.string(problems, CRL_FIX)?;
+    match Source::parse(text, base_dir) {
+        Ok(source) => Some(source),
+        Err(error) => {
+            item.report(problems, error.to_string());
+            None
+        }
+    }
+}

@@ -1,0 +1,1033 @@
+//! The TOML configuration file: loading, defaults and validation.
+//!
+//! The text is parsed into a `toml::Table` and walked key by key rather than deserialized with
+//! serde, because serde stops at the first error and an operator should see every invalid key
+//! of a file in one run.
+
+mod ca;
+mod error;
+mod reader;
+
+use std::fs;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::{ConfigError, ConfigProblem};
+use reader::{Entry, MinDuration, Problems, TableReader};
+
+use crate::source::Source;
+
+const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8480);
+const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60 * 60);
+const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_MAX_SIZE: u64 = 64 * 1024 * 1024;
+const MIN_MAX_SIZE: u64 = 1024;
+const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+const MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The validated configuration of a revcheck server.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file the configuration was loaded from.
+    pub path: PathBuf,
+    /// Address the HTTP server binds to (`listen`). Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Tolerance for clocks that differ between the server and CRL issuers (`clock_skew`),
+    /// at most 1 hour.
+    pub clock_skew: Duration,
+    /// Limits on CRL downloads (`[fetch]`).
+    pub fetch: FetchConfig,
+    /// Schedule of CRL downloads (`[refresh]`).
+    pub refresh: RefreshConfig,
+    /// Certificate authorities whose revocation status is served (`[[ca]]`), at least one.
+    pub cas: Vec<CaConfig>,
+}
+
+/// Limits on each CRL download, the `[fetch]` table.
+#[derive(Clone, Debug)]
+pub struct FetchConfig {
+    /// Maximum time for one download (`timeout`), greater than 0 and at most 10 minutes.
+    pub timeout: Duration,
+    /// Maximum CRL size in bytes (`max_size`), at least 1024.
+    pub max_size: u64,
+}
+
+/// Schedule of CRL downloads, the `[refresh]` table.
+#[derive(Clone, Debug)]
+pub struct RefreshConfig {
+    /// Time between downloads of each CRL (`interval`), from 1 second to 1 day.
+    pub interval: Duration,
+}
+
+/// One certificate authority, a `[[ca]]` table.
+#[derive(Clone, Debug)]
+pub struct CaConfig {
+    /// Identifier in URL paths and metrics labels (`id`): 1 to 64 characters of `a-z`, `0-9`,
+    /// `-` and `_`, starting with a letter or digit, unique across CAs.
+    pub id: String,
+    /// PEM or DER certificate file of the CA (`certificate`), resolved against the directory of
+    /// the configuration file. Loading checks that the file is readable but does not parse it.
+    pub certificate: PathBuf,
+    /// Locations of the CA's CRLs (`crl`), at least one and without duplicates.
+    pub crl: Vec<Source>,
+}
+
+impl Config {
+    /// Reads the configuration file at `path` and validates it with [`Config::from_toml_str`].
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// Parses and validates configuration text, reporting every problem found.
+    ///
+    /// `path` names the file in errors, and relative paths in the text resolve against its
+    /// parent directory.
+    pub fn from_toml_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |problems| ConfigError::Invalid {
+            path: path.to_owned(),
+            problems,
+        };
+
+        let table = reader::parse_table(text).map_err(|problem| invalid(vec![problem]))?;
+
+        let mut problems = Problems::default();
+        let config = read_config(&table, path, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(invalid(problems.into_vec()))
+        }
+    }
+
+    /// Looks up the CA with the given `id`.
+    pub fn ca(&self, id: &str) -> Option<&CaConfig> {
+        self.cas.iter().find(|ca| ca.id == id)
+    }
+}
+
+/// Reads every key, with defaults for those that are absent or invalid. The result is only
+/// valid when no problem was added.
+fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Config {
+    let base_dir = path.parent().unwrap_or(Path::new(""));
+    let mut root = TableReader::root(table);
+
+    let listen = root
+        .optional("listen")
+        .and_then(|entry| read_listen(&entry, problems))
+        .unwrap_or(DEFAULT_LISTEN);
+    let clock_skew = root
+        .optional("clock_skew")
+        .and_then(|entry| {
+            entry.duration(
+                problems,
+                MinDuration::AtLeast(Duration::ZERO),
+                MAX_CLOCK_SKEW,
+            )
+        })
+        .unwrap_or(DEFAULT_CLOCK_SKEW);
+    let fetch = read_fetch(root.optional_table("fetch", problems), problems);
+    let refresh = read_refresh(root.optional_table("refresh", problems), problems);
+    let cas = ca::read_cas(&mut root, base_dir, problems);
+    root.reject_unknown_keys(problems);
+
+    Config {
+        path: path.to_owned(),
+        listen,
+        clock_skew,
+        fetch,
+        refresh,
+        cas,
+    }
+}
+
+fn read_listen(entry: &Entry<'_>, problems: &mut Problems) -> Option<SocketAddr> {
+    // `listen` is a `SocketAddr`, so a host name is rejected rather than resolved.
+    const FIX: &str = "write an IP address and port such as \"127.0.0.1:8480\" or \"[::1]:8480\"";
+    let text = entry.string(problems, FIX)?;
+
+    match text.parse() {
+        Ok(address) => Some(address),
+        Err(_) => {
+            entry.report(problems, format!("invalid listen address; {FIX}"));
+            None
+        }
+    }
+}
+
+fn read_fetch(mut table: TableReader<'_>, problems: &mut Problems) -> FetchConfig {
+    let timeout = table
+        .optional("timeout")
+        .and_then(|entry| entry.duration(problems, MinDuration::GreaterThanZero, MAX_FETCH_TIMEOUT))
+        .unwrap_or(DEFAULT_FETCH_TIMEOUT);
+    let max_size = table
+        .optional("max_size")
+        .and_then(|entry| {
+            entry.integer(
+                problems,
+                MIN_MAX_SIZE..=u64::MAX,
+                &format!(
+                    "write a number of bytes of at least {MIN_MAX_SIZE}, such as 67108864 for 64 MiB"
+                ),
+            )
+        })
+        .unwrap_or(DEFAULT_MAX_SIZE);
+    table.reject_unknown_keys(problems);
+
+    FetchConfig { timeout, max_size }
+}
+
+fn read_refresh(mut table: TableReader<'_>, problems: &mut Problems) -> RefreshConfig {
+    let interval = table
+        .optional("interval")
+        .and_then(|entry| {
+            entry.duration(
+                problems,
+                MinDuration::AtLeast(MIN_REFRESH_INTERVAL),
+                MAX_REFRESH_INTERVAL,
+            )
+        })
+        .unwrap_or(DEFAULT_REFRESH_INTERVAL);
+    table.reject_unknown_keys(problems);
+
+    RefreshConfig { interval }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `[[ca]]` table that is valid inside a directory made by `config_dir`.
+    const DEMO_CA: &str = r#"
+[[ca]]
+id = "demo"
+certificate = "ca.pem"
+crl = ["http://127.0.0.1:9000/demo.crl"]
+"#;
+
+    /// Creates a directory with the certificate file `ca.pem` that `DEMO_CA` refers to.
+    fn config_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("create temporary directory");
+        fs::write(dir.path().join("ca.pem"), "not parsed at load time").expect("write ca.pem");
+        dir
+    }
+
+    /// Loads `text` as `revcheck.toml` in a directory made by `config_dir`.
+    fn load_text(text: &str) -> Config {
+        let dir = config_dir();
+        match Config::from_toml_str(text, &dir.path().join("revcheck.toml")) {
+            Ok(config) => config,
+            Err(error) => panic!("valid configuration rejected: {error}"),
+        }
+    }
+
+    /// Returns the problems, as displayed, that loading `text` as in `load_text` reports.
+    fn problems(text: &str) -> Vec<String> {
+        let dir = config_dir();
+        match Config::from_toml_str(text, &dir.path().join("revcheck.toml")) {
+            Ok(config) => panic!("invalid configuration accepted: {config:?}"),
+            Err(ConfigError::Invalid { problems, .. }) => {
+                problems.iter().map(ToString::to_string).collect()
+            }
+            Err(error) => panic!("expected ConfigError::Invalid, got {error}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let config = load_text(DEMO_CA);
+
+        assert_eq!(
+            config.listen,
+            "127.0.0.1:8480".parse::<SocketAddr>().expect("address")
+        );
+        assert_eq!(config.clock_skew, Duration::from_secs(300));
+        assert_eq!(config.fetch.timeout, Duration::from_secs(10));
+        assert_eq!(config.fetch.max_size, 67_108_864);
+        assert_eq!(config.refresh.interval, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn every_key_read() {
+        let config = load_text(
+            r#"
+listen = "[::1]:0"
+clock_skew = "1m 30s"
+
+[fetch]
+timeout = "2m"
+max_size = 1024
+
+[refresh]
+interval = "1s"
+
+[[ca]]
+id = "root-1"
+certificate = "ca.pem"
+crl = ["http://127.0.0.1:9000/root-1.crl", "https://crl.example.test/root-1.crl"]
+
+[[ca]]
+id = "issuing_2"
+certificate = "ca.pem"
+crl = ["http://127.0.0.1:9000/issuing_2.crl"]
+"#,
+        );
+
+        assert_eq!(
+            config.listen,
+            "[::1]:0".parse::<SocketAddr>().expect("address")
+        );
+        assert_eq!(config.clock_skew, Duration::from_secs(90));
+        assert_eq!(config.fetch.timeout, Duration::from_secs(120));
+        assert_eq!(config.fetch.max_size, 1024);
+        assert_eq!(config.refresh.interval, Duration::from_secs(1));
+        let ids: Vec<&str> = config.cas.iter().map(|ca| ca.id.as_str()).collect();
+        assert_eq!(ids, ["root-1", "issuing_2"]);
+        let root_sources: Vec<String> = config.cas[0].crl.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            root_sources,
+            [
+                "http://127.0.0.1:9000/root-1.crl",
+                "https://crl.example.test/root-1.crl"
+            ]
+        );
+    }
+
+    #[test]
+    fn ca_found_by_id() {
+        let config = load_text(DEMO_CA);
+
+        assert_eq!(config.ca("demo").map(|ca| ca.id.as_str()), Some("demo"));
+        assert!(config.ca("other").is_none());
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_config_dir() {
+        let dir = tempfile::tempdir().expect("create temporary directory");
+        fs::create_dir(dir.path().join("certs")).expect("create certs directory");
+        fs::write(dir.path().join("certs/ca.pem"), "certificate").expect("write certs/ca.pem");
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = "certs/ca.pem"
+crl = ["file:crl/demo.crl"]
+"#;
+        fs::write(dir.path().join("revcheck.toml"), text).expect("write revcheck.toml");
+
+        let config = Config::load(&dir.path().join("revcheck.toml")).expect("load");
+
+        assert_eq!(config.path, dir.path().join("revcheck.toml"));
+        assert_eq!(config.cas[0].certificate, dir.path().join("certs/ca.pem"));
+        assert_eq!(
+            config.cas[0].crl,
+            [Source::File(dir.path().join("crl/demo.crl"))]
+        );
+    }
+
+    #[test]
+    fn absolute_certificate_path_kept() {
+        let dir = config_dir();
+        let certificate = dir.path().join("ca.pem");
+        let text = format!(
+            "[[ca]]\nid = \"demo\"\ncertificate = \"{}\"\ncrl = [\"http://127.0.0.1:9000/demo.crl\"]\n",
+            certificate.display()
+        );
+
+        let config = Config::from_toml_str(&text, Path::new("/etc/revcheck/revcheck.toml"))
+            .expect("absolute certificate path accepted");
+
+        assert_eq!(config.cas[0].certificate, certificate);
+    }
+
+    #[test]
+    fn unknown_key_listed() {
+        let text = format!("colour = \"blue\"\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            ["colour: unknown key; allowed keys here are listen, clock_skew, fetch, refresh, ca"]
+        );
+    }
+
+    #[test]
+    fn unknown_key_quoted_when_not_bare() {
+        let text = format!("\"colour scheme\" = 1\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            [
+                "\"colour scheme\": unknown key; allowed keys here are listen, clock_skew, fetch, \
+                 refresh, ca"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fetch_key_listed() {
+        let text = format!("[fetch]\nretries = 3\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            ["fetch.retries: unknown key; allowed keys here are timeout, max_size"]
+        );
+    }
+
+    #[test]
+    fn unknown_refresh_key_listed() {
+        let text = format!("[refresh]\njitter = \"1s\"\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            ["refresh.jitter: unknown key; allowed keys here are interval"]
+        );
+    }
+
+    #[test]
+    fn unknown_ca_key_listed() {
+        let text = format!("{DEMO_CA}name = \"Demo CA\"\n");
+
+        assert_eq!(
+            problems(&text),
+            ["ca[0].name: unknown key; allowed keys here are id, certificate, crl"]
+        );
+    }
+
+    #[test]
+    fn string_wrong_type() {
+        let text = format!("listen = 8480\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            [
+                "listen = 8480: expected a string, found an integer; write an IP address and port \
+                 such as \"127.0.0.1:8480\" or \"[::1]:8480\""
+            ]
+        );
+    }
+
+    #[test]
+    fn duration_wrong_type() {
+        let text = format!("clock_skew = 300\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            [
+                "clock_skew = 300: expected a string, found an integer; write a duration such as \
+                 \"10s\" or \"2m\""
+            ]
+        );
+    }
+
+    #[test]
+    fn integer_wrong_type() {
+        for (input, shown, found) in [
+            ("\"64MiB\"", "\"64MiB\"", "a string"),
+            ("64.0", "64.0", "a float"),
+        ] {
+            let text = format!("[fetch]\nmax_size = {input}\n{DEMO_CA}");
+
+            assert_eq!(
+                problems(&text),
+                [format!(
+                    "fetch.max_size = {shown}: expected an integer, found {found}; write a number \
+                     of bytes of at least 1024, such as 67108864 for 64 MiB"
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn array_wrong_type() {
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = "ca.pem"
+crl = "http://127.0.0.1:9000/demo.crl"
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].crl = \"http://127.0.0.1:9000/demo.crl\": expected an array, found a string; \
+                 write a list of CRL URLs, such as crl = [\"http://crl.example.test/ca.crl\"]"
+            ]
+        );
+    }
+
+    #[test]
+    fn array_item_wrong_type() {
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = "ca.pem"
+crl = ["http://127.0.0.1:9000/demo.crl", 5]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].crl[1] = 5: expected a string, found an integer; write each CRL source as a \
+                 URL string, such as \"http://crl.example.test/ca.crl\""
+            ]
+        );
+    }
+
+    #[test]
+    fn table_wrong_type() {
+        let text = format!("fetch = 5\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            [
+                "fetch = 5: expected a table, found an integer; write the keys under a [fetch] header"
+            ]
+        );
+    }
+
+    #[test]
+    fn table_array_wrong_type() {
+        let text = r#"
+[ca]
+id = "demo"
+certificate = "ca.pem"
+crl = ["http://127.0.0.1:9000/demo.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca = { certificate = \"ca.pem\", crl = [\"http://127.0.0.1:9000/demo.crl\"], id = \
+                 \"demo\" }: expected an array of tables, found a table; write each CA as a [[ca]] \
+                 table"
+            ]
+        );
+    }
+
+    #[test]
+    fn table_array_item_wrong_type() {
+        assert_eq!(
+            problems("ca = [1]"),
+            ["ca[0] = 1: expected a table, found an integer; write each CA as a [[ca]] table"]
+        );
+    }
+
+    #[test]
+    fn long_value_cut() {
+        let long = "x".repeat(200);
+        let text = format!("listen = \"{long}\"\n{DEMO_CA}");
+        let cut_value = "x".repeat(99);
+
+        assert_eq!(
+            problems(&text),
+            [format!(
+                "listen = \"{cut_value}...: invalid listen address; write an IP address and port such \
+                 as \"127.0.0.1:8480\" or \"[::1]:8480\""
+            )]
+        );
+    }
+
+    #[test]
+    fn bad_duration() {
+        let text = format!("[fetch]\ntimeout = \"ten seconds\"\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            [
+                "fetch.timeout = \"ten seconds\": invalid duration (expected number at 0); write a \
+                 duration such as \"10s\" or \"2m\""
+            ]
+        );
+    }
+
+    #[test]
+    fn duration_out_of_range() {
+        let cases = [
+            (
+                "clock_skew = \"61m\"",
+                "clock_skew = \"61m\": duration out of range; use a duration of at most 1h",
+            ),
+            (
+                "fetch.timeout = \"0s\"",
+                "fetch.timeout = \"0s\": duration out of range; use a duration greater than 0 and \
+                 at most 10m",
+            ),
+            (
+                "fetch.timeout = \"10m 1s\"",
+                "fetch.timeout = \"10m 1s\": duration out of range; use a duration greater than 0 \
+                 and at most 10m",
+            ),
+            (
+                "refresh.interval = \"999ms\"",
+                "refresh.interval = \"999ms\": duration out of range; use a duration from 1s to \
+                 1day",
+            ),
+            (
+                "refresh.interval = \"25h\"",
+                "refresh.interval = \"25h\": duration out of range; use a duration from 1s to 1day",
+            ),
+        ];
+
+        for (line, expected) in cases {
+            let text = format!("{line}\n{DEMO_CA}");
+            assert_eq!(problems(&text), [expected], "input: {line}");
+        }
+    }
+
+    #[test]
+    fn duration_limits_accepted() {
+        let text = format!(
+            "clock_skew = \"1h\"\nfetch.timeout = \"1ns\"\nrefresh.interval = \"24h\"\n{DEMO_CA}"
+        );
+        let config = load_text(&text);
+
+        assert_eq!(config.clock_skew, Duration::from_secs(3600));
+        assert_eq!(config.fetch.timeout, Duration::from_nanos(1));
+        assert_eq!(config.refresh.interval, Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn zero_clock_skew_accepted() {
+        let config = load_text(&format!("clock_skew = \"0s\"\n{DEMO_CA}"));
+
+        assert_eq!(config.clock_skew, Duration::ZERO);
+    }
+
+    #[test]
+    fn max_size_out_of_range() {
+        for input in ["1023", "-1"] {
+            let text = format!("[fetch]\nmax_size = {input}\n{DEMO_CA}");
+
+            assert_eq!(
+                problems(&text),
+                [format!(
+                    "fetch.max_size = {input}: integer out of range; write a number of bytes of at \
+                     least 1024, such as 67108864 for 64 MiB"
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn bad_listen_address() {
+        for input in ["localhost:8480", "127.0.0.1", "127.0.0.1:65536"] {
+            let text = format!("listen = \"{input}\"\n{DEMO_CA}");
+
+            assert_eq!(
+                problems(&text),
+                [format!(
+                    "listen = \"{input}\": invalid listen address; write an IP address and port \
+                     such as \"127.0.0.1:8480\" or \"[::1]:8480\""
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn listen_port_zero_accepted() {
+        let config = load_text(&format!("listen = \"127.0.0.1:0\"\n{DEMO_CA}"));
+
+        assert_eq!(
+            config.listen,
+            "127.0.0.1:0".parse::<SocketAddr>().expect("address")
+        );
+    }
+
+    #[test]
+    fn missing_id() {
+        let text = r#"
+[[ca]]
+certificate = "ca.pem"
+crl = ["http://127.0.0.1:9000/demo.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].id: missing key; add an id of 1 to 64 lowercase letters, digits, '-' or '_', \
+                 starting with a letter or digit, such as id = \"demo-ca\""
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_id() {
+        let too_long = "a".repeat(65);
+        for id in [
+            "Demo CA",
+            "",
+            "-demo",
+            "_demo",
+            "démo",
+            "demo.ca",
+            too_long.as_str(),
+        ] {
+            let text = format!(
+                "[[ca]]\nid = \"{id}\"\ncertificate = \"ca.pem\"\ncrl = [\"http://127.0.0.1:9000/demo.crl\"]\n"
+            );
+
+            assert_eq!(
+                problems(&text),
+                [format!(
+                    "ca[0].id = \"{id}\": invalid CA id; use 1 to 64 lowercase letters, digits, \
+                     '-' or '_', starting with a letter or digit"
+                )]
+            );
+        }
+    }
+
+    #[test]
+    fn id_limits_accepted() {
+        let longest = "z".repeat(64);
+        for id in ["a", "0", "9-ca_1", longest.as_str()] {
+            let text = format!(
+                "[[ca]]\nid = \"{id}\"\ncertificate = \"ca.pem\"\ncrl = [\"http://127.0.0.1:9000/demo.crl\"]\n"
+            );
+
+            assert_eq!(load_text(&text).cas[0].id, id);
+        }
+    }
+
+    #[test]
+    fn id_wrong_type() {
+        let text = r#"
+[[ca]]
+id = 7
+certificate = "ca.pem"
+crl = ["http://127.0.0.1:9000/demo.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].id = 7: expected a string, found an integer; write an id of 1 to 64 \
+                 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_id() {
+        let text = format!("{DEMO_CA}{DEMO_CA}{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            [
+                "ca[1].id = \"demo\": duplicate CA id, also used by ca[0]; give each CA its own id",
+                "ca[2].id = \"demo\": duplicate CA id, also used by ca[0]; give each CA its own id",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_certificate() {
+        let text = r#"
+[[ca]]
+id = "demo"
+crl = ["http://127.0.0.1:9000/demo.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].certificate: missing key; add the path of the CA certificate, a PEM or DER \
+                 file, such as certificate = \"ca.pem\""
+            ]
+        );
+    }
+
+    #[test]
+    fn certificate_not_found() {
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = "/nonexistent/revcheck/ca.pem"
+crl = ["http://127.0.0.1:9000/demo.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].certificate = \"/nonexistent/revcheck/ca.pem\": cannot read certificate \
+                 file /nonexistent/revcheck/ca.pem (No such file or directory (os error 2)); write \
+                 the path of the CA certificate, a PEM or DER file, absolute or relative to the \
+                 directory of the configuration file"
+            ]
+        );
+    }
+
+    #[test]
+    fn certificate_not_a_file() {
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = "/"
+crl = ["http://127.0.0.1:9000/demo.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].certificate = \"/\": / is not a file; write the path of the CA certificate, \
+                 a PEM or DER file, absolute or relative to the directory of the configuration file"
+            ]
+        );
+    }
+
+    #[test]
+    fn certificate_empty_path() {
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = ""
+crl = ["http://127.0.0.1:9000/demo.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].certificate = \"\": empty path; write the path of the CA certificate, a PEM \
+                 or DER file, absolute or relative to the directory of the configuration file"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_crl() {
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = "ca.pem"
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].crl: missing key; write a list of CRL URLs, such as crl = \
+                 [\"http://crl.example.test/ca.crl\"]"
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_crl_list() {
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = "ca.pem"
+crl = []
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].crl = []: empty CRL list; add at least one CRL URL, such as \
+                 \"http://crl.example.test/ca.crl\""
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_crl_url() {
+        let text = format!(
+            "{DEMO_CA}\n[[ca]]\nid = \"other\"\ncertificate = \"ca.pem\"\ncrl = [\"ftp://x/ca.crl\"]\n"
+        );
+
+        assert_eq!(
+            problems(&text),
+            [
+                "ca[1].crl[0] = \"ftp://x/ca.crl\": unsupported URL scheme \"ftp\"; use an http://, \
+                 https:// or file: URL"
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_crl_source() {
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = "ca.pem"
+crl = ["http://127.0.0.1:9000/demo.crl", "https://crl.example.test/demo.crl", "http://127.0.0.1:9000/demo.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].crl[2] = \"http://127.0.0.1:9000/demo.crl\": duplicate CRL source, also \
+                 listed as ca[0].crl[0]; remove one of them"
+            ]
+        );
+    }
+
+    #[test]
+    fn same_crl_in_two_cas_accepted() {
+        let text = format!("{DEMO_CA}{}", DEMO_CA.replace("\"demo\"", "\"other\""));
+
+        assert_eq!(load_text(&text).cas.len(), 2);
+    }
+
+    #[test]
+    fn no_ca_table() {
+        assert_eq!(
+            problems("listen = \"127.0.0.1:8480\"\n"),
+            ["ca: missing key; add at least one [[ca]] table with id, certificate and crl"]
+        );
+    }
+
+    #[test]
+    fn empty_ca_array() {
+        assert_eq!(
+            problems("ca = []\n"),
+            [
+                "ca = []: no CA configured; add at least one [[ca]] table with id, certificate and crl"
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let text = "listen = \"127.0.0.1:8480\"\n[fetch\ntimeout = \"10s\"\n";
+
+        assert_eq!(
+            problems(text),
+            [
+                "line 2, column 7: invalid TOML syntax (invalid table header; expected `.`, `]`); \
+                 correct the file at this position"
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_error_without_detail() {
+        assert_eq!(
+            problems("listen = "),
+            ["line 1, column 10: invalid TOML syntax; correct the file at this position"]
+        );
+    }
+
+    #[test]
+    fn every_problem_reported_at_once() {
+        let text = r#"
+colour = "blue"
+listen = "localhost"
+
+[[ca]]
+id = "Demo"
+certificate = "ca.pem"
+crl = ["http://127.0.0.1:9000/demo.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "listen = \"localhost\": invalid listen address; write an IP address and port such \
+                 as \"127.0.0.1:8480\" or \"[::1]:8480\"",
+                "ca[0].id = \"Demo\": invalid CA id; use 1 to 64 lowercase letters, digits, '-' or \
+                 '_', starting with a letter or digit",
+                "colour: unknown key; allowed keys here are listen, clock_skew, fetch, refresh, ca",
+            ]
+        );
+    }
+
+    #[test]
+    fn problems_in_every_ca_reported() {
+        let text = r#"
+[[ca]]
+id = "demo"
+certificate = "/nonexistent/revcheck/ca.pem"
+
+[[ca]]
+certificate = "ca.pem"
+crl = ["gopher://x/ca.crl"]
+"#;
+
+        assert_eq!(
+            problems(text),
+            [
+                "ca[0].certificate = \"/nonexistent/revcheck/ca.pem\": cannot read certificate \
+                 file /nonexistent/revcheck/ca.pem (No such file or directory (os error 2)); write \
+                 the path of the CA certificate, a PEM or DER file, absolute or relative to the \
+                 directory of the configuration file",
+                "ca[0].crl: missing key; write a list of CRL URLs, such as crl = \
+                 [\"http://crl.example.test/ca.crl\"]",
+                "ca[1].id: missing key; add an id of 1 to 64 lowercase letters, digits, '-' or '_', \
+                 starting with a letter or digit, such as id = \"demo-ca\"",
+                "ca[1].crl[0] = \"gopher://x/ca.crl\": unsupported URL scheme \"gopher\"; use an \
+                 http://, https:// or file: URL",
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_error_display_lists_problems() {
+        let error = Config::from_toml_str("colour = 1\n", Path::new("/etc/revcheck/revcheck.toml"))
+            .expect_err("invalid configuration accepted");
+
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration in /etc/revcheck/revcheck.toml (2 problems):\n  ca: missing \
+             key; add at least one [[ca]] table with id, certificate and crl\n  colour: unknown \
+             key; allowed keys here are listen, clock_skew, fetch, refresh, ca"
+        );
+    }
+
+    #[test]
+    fn invalid_error_display_one_problem() {
+        let error = Config::from_toml_str("ca = []\n", Path::new("/etc/revcheck/revcheck.toml"))
+            .expect_err("invalid configuration accepted");
+
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration in /etc/revcheck/revcheck.toml (1 problem):\n  ca = []: no CA \
+             configured; add at least one [[ca]] table with id, certificate and crl"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_read_error() {
+        let dir = tempfile::tempdir().expect("create temporary directory");
+        let path = dir.path().join("absent.toml");
+
+        let error = Config::load(&path).expect_err("missing file loaded");
+
+        assert!(matches!(error, ConfigError::Read { .. }), "got {error:?}");
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "cannot read configuration file {}: No such file or directory (os error 2)",
+                path.display()
+            )
+        );
+    }
+
+    #[test]
+    fn odd_input_rejected_without_panic() {
+        let deep_array = format!("x = {}", "[".repeat(500));
+        let inputs = [
+            "",
+            "\u{0}",
+            "ca = [[]]",
+            "ca = [{}]",
+            "[[ca]]\n[[ca]]\n",
+            "ca = \"\"",
+            "fetch.timeout = \"99999999999999999999999s\"",
+            "fetch.max_size = 9223372036854775807",
+            "listen = \"[::1]:99999\"",
+            "refresh = []",
+            "x = 1979-05-27T07:32:00Z",
+            deep_array.as_str(),
+        ];
+
+        for text in inputs {
+            let result = Config::from_toml_str(text, Path::new("revcheck.toml"));
+            assert!(result.is_err(), "accepted {text:?}");
+        }
+    }
+}
