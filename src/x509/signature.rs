@@ -303,3 +303,269 @@ fn check_rsa_key_size(key_bytes: &[u8]) -> Result<(), SignatureError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Keys and signatures come from the `openssl` command line tool, so that verification is
+    //! checked against an independent signer.
+
+    use std::path::Path;
+    use std::process::Command;
+
+    use der::asn1::{Any, BitString, Null};
+    use der::{Decode, Encode};
+
+    use super::*;
+
+    const MESSAGE: &[u8] = b"tbsCertList bytes stand-in";
+
+    fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        output.stdout
+    }
+
+    /// Generates a key with `genpkey_args`, signs MESSAGE with `sign_args` and returns the
+    /// SubjectPublicKeyInfo and the signature.
+    fn key_and_signature(
+        genpkey_args: &[&str],
+        sign_args: &[&str],
+    ) -> (SubjectPublicKeyInfoOwned, BitString) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("message"), MESSAGE).expect("write message");
+        let mut args = vec!["genpkey", "-out", "key.pem"];
+        args.extend_from_slice(genpkey_args);
+        openssl(dir.path(), &args);
+        let spki_der = openssl(
+            dir.path(),
+            &["pkey", "-in", "key.pem", "-pubout", "-outform", "DER"],
+        );
+
+        let mut args = sign_args.to_vec();
+        if sign_args[0] == "pkeyutl" {
+            args.extend_from_slice(&["-in", "message", "-out", "signature"]);
+        } else {
+            args.extend_from_slice(&["-out", "signature", "message"]);
+        }
+        openssl(dir.path(), &args);
+        let signature = std::fs::read(dir.path().join("signature")).expect("signature written");
+
+        let spki = SubjectPublicKeyInfoOwned::from_der(&spki_der).expect("SPKI decodes");
+        (
+            spki,
+            BitString::from_bytes(&signature).expect("signature fits a BIT STRING"),
+        )
+    }
+
+    fn algorithm(oid: ObjectIdentifier, parameters: Option<Any>) -> AlgorithmIdentifierOwned {
+        AlgorithmIdentifierOwned { oid, parameters }
+    }
+
+    fn null() -> Option<Any> {
+        Some(Any::encode_from(&Null).expect("NULL encodes"))
+    }
+
+    fn pss_parameters(hash: ObjectIdentifier, salt_length: u32) -> Option<Any> {
+        let hash_algorithm = algorithm(hash, None);
+        let mask_gen = algorithm(
+            ID_MGF1,
+            Some(Any::encode_from(&hash_algorithm).expect("hash encodes")),
+        );
+        let parameters = RsaPssParameters {
+            hash_algorithm: Some(hash_algorithm),
+            mask_gen_algorithm: Some(mask_gen),
+            salt_length: Some(salt_length),
+            trailer_field: None,
+        };
+        let der = parameters.to_der().expect("parameters encode");
+        Some(Any::from_der(&der).expect("parameters decode"))
+    }
+
+    fn verify_and_tamper(
+        spki: &SubjectPublicKeyInfoOwned,
+        algorithm: &AlgorithmIdentifierOwned,
+        signature: &BitString,
+    ) {
+        assert_eq!(
+            verify_signature(spki, algorithm, MESSAGE, signature),
+            Ok(())
+        );
+        assert_eq!(
+            verify_signature(spki, algorithm, b"other bytes", signature),
+            Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
+    fn rsa_pkcs1_sha256_sha384_sha512() {
+        for (digest, oid) in [
+            ("-sha256", rfc5912::SHA_256_WITH_RSA_ENCRYPTION),
+            ("-sha384", rfc5912::SHA_384_WITH_RSA_ENCRYPTION),
+            ("-sha512", rfc5912::SHA_512_WITH_RSA_ENCRYPTION),
+        ] {
+            let (spki, signature) = key_and_signature(
+                &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                &["dgst", digest, "-sign", "key.pem"],
+            );
+            verify_and_tamper(&spki, &algorithm(oid, null()), &signature);
+            verify_and_tamper(&spki, &algorithm(oid, None), &signature);
+        }
+    }
+
+    #[test]
+    fn rsa_pss_sha256() {
+        let (spki, signature) = key_and_signature(
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            &[
+                "dgst",
+                "-sha256",
+                "-sign",
+                "key.pem",
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:32",
+                "-sigopt",
+                "rsa_mgf1_md:sha256",
+            ],
+        );
+        let pss = algorithm(
+            rfc5912::ID_RSASSA_PSS,
+            pss_parameters(rfc5912::ID_SHA_256, 32),
+        );
+        verify_and_tamper(&spki, &pss, &signature);
+
+        let wrong_salt = algorithm(
+            rfc5912::ID_RSASSA_PSS,
+            pss_parameters(rfc5912::ID_SHA_256, 20),
+        );
+        assert!(matches!(
+            verify_signature(&spki, &wrong_salt, MESSAGE, &signature),
+            Err(SignatureError::UnsupportedPssParameters { .. })
+        ));
+        let defaults = algorithm(rfc5912::ID_RSASSA_PSS, None);
+        assert!(matches!(
+            verify_signature(&spki, &defaults, MESSAGE, &signature),
+            Err(SignatureError::UnsupportedPssParameters { .. })
+        ));
+    }
+
+    #[test]
+    fn ecdsa_p256_and_p384() {
+        for (curve, digest, oid) in [
+            (
+                "ec_paramgen_curve:P-256",
+                "-sha256",
+                rfc5912::ECDSA_WITH_SHA_256,
+            ),
+            (
+                "ec_paramgen_curve:P-384",
+                "-sha384",
+                rfc5912::ECDSA_WITH_SHA_384,
+            ),
+            (
+                "ec_paramgen_curve:P-384",
+                "-sha256",
+                rfc5912::ECDSA_WITH_SHA_256,
+            ),
+        ] {
+            let (spki, signature) = key_and_signature(
+                &["-algorithm", "EC", "-pkeyopt", curve],
+                &["dgst", digest, "-sign", "key.pem"],
+            );
+            verify_and_tamper(&spki, &algorithm(oid, None), &signature);
+        }
+    }
+
+    #[test]
+    fn ed25519() {
+        let (spki, signature) = key_and_signature(
+            &["-algorithm", "ED25519"],
+            &["pkeyutl", "-sign", "-rawin", "-inkey", "key.pem"],
+        );
+        verify_and_tamper(&spki, &algorithm(ID_ED25519, None), &signature);
+    }
+
+    #[test]
+    fn sha1_and_unknown_algorithms_unsupported() {
+        let (spki, signature) = key_and_signature(
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+            &["dgst", "-sha1", "-sign", "key.pem"],
+        );
+        let sha1_with_rsa = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
+        assert_eq!(
+            verify_signature(
+                &spki,
+                &algorithm(sha1_with_rsa, null()),
+                MESSAGE,
+                &signature
+            ),
+            Err(SignatureError::UnsupportedAlgorithm { oid: sha1_with_rsa })
+        );
+        let md5_with_rsa = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.4");
+        assert_eq!(
+            verify_signature(&spki, &algorithm(md5_with_rsa, null()), MESSAGE, &signature),
+            Err(SignatureError::UnsupportedAlgorithm { oid: md5_with_rsa })
+        );
+    }
+
+    #[test]
+    fn unsupported_curve_and_short_rsa_key() {
+        let (spki, signature) = key_and_signature(
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521"],
+            &["dgst", "-sha256", "-sign", "key.pem"],
+        );
+        assert!(matches!(
+            verify_signature(
+                &spki,
+                &algorithm(rfc5912::ECDSA_WITH_SHA_256, None),
+                MESSAGE,
+                &signature
+            ),
+            Err(SignatureError::UnsupportedKey { .. })
+        ));
+
+        let (spki, signature) = key_and_signature(
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024"],
+            &["dgst", "-sha256", "-sign", "key.pem"],
+        );
+        assert_eq!(
+            verify_signature(
+                &spki,
+                &algorithm(rfc5912::SHA_256_WITH_RSA_ENCRYPTION, null()),
+                MESSAGE,
+                &signature
+            ),
+            Err(SignatureError::RsaKeyTooShort { bits: 1024 })
+        );
+    }
+
+    #[test]
+    fn algorithm_must_fit_key() {
+        let (spki, signature) = key_and_signature(
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+            &["dgst", "-sha256", "-sign", "key.pem"],
+        );
+        assert!(matches!(
+            verify_signature(
+                &spki,
+                &algorithm(rfc5912::SHA_256_WITH_RSA_ENCRYPTION, null()),
+                MESSAGE,
+                &signature
+            ),
+            Err(SignatureError::KeyMismatch { .. })
+        ));
+        assert!(matches!(
+            verify_signature(&spki, &algorithm(ID_ED25519, None), MESSAGE, &signature),
+            Err(SignatureError::KeyMismatch { .. })
+        ));
+    }
+}
