@@ -41,8 +41,8 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             let usage_error = error.use_stderr();
-            // Help and version go to stdout with status 0; printing can only fail on a closed
-            // stream, and then there is nobody left to tell.
+            // Help and version go to stdout with status 0. Printing fails only on a closed
+            // stream, so the error is ignored.
             let _ = error.print();
             return if usage_error {
                 ExitCode::from(EXIT_USAGE)

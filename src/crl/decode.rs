@@ -52,12 +52,12 @@ impl DecodedCrl {
             .collect()
     }
 
-    /// Where the CRL came from: a URL or a file path.
+    /// Returns where the CRL came from: a URL or a file path.
     pub fn origin(&self) -> &str {
         &self.origin
     }
 
-    /// The issuer name as the CRL states it (not yet verified).
+    /// Returns the issuer name as the CRL states it (not yet verified).
     pub fn issuer(&self) -> &Name {
         &self.list.tbs_cert_list.issuer
     }
@@ -66,7 +66,7 @@ impl DecodedCrl {
         &self.list
     }
 
-    /// The DER bytes of `tbsCertList` exactly as received, which the signature covers.
+    /// Returns the DER bytes of `tbsCertList` exactly as received, which the signature covers.
     pub(super) fn tbs_bytes(&self) -> &[u8] {
         &self.der[self.tbs.clone()]
     }

@@ -1,4 +1,4 @@
-//! Why a CRL cannot be used. Every variant names the CRL's origin (its source URL or file) so
+//! Reasons a CRL is rejected. Every variant names the CRL's origin (its source URL or file) so
 //! that an operator can find the CRL the message is about.
 
 use std::time::SystemTime;
@@ -97,7 +97,7 @@ pub enum CrlError {
         now: SystemTime,
     },
 
-    /// The CRL has no nextUpdate, so nobody can tell when it stops being current.
+    /// The CRL has no nextUpdate, so its end of validity is unknown.
     #[error("CRL from {origin} has no nextUpdate, so its freshness cannot be judged")]
     MissingNextUpdate { origin: String },
 
@@ -140,7 +140,7 @@ pub enum CrlError {
 }
 
 impl CrlError {
-    /// A short, stable reason code for JSON answers and metrics labels.
+    /// Returns a short, stable reason code for JSON bodies and metrics labels.
     pub fn reason_code(&self) -> &'static str {
         match self {
             Self::Encoding { .. } | Self::Decode { .. } | Self::MalformedExtension { .. } => {

@@ -38,7 +38,7 @@ pub struct VerifiedCrl {
     index: RevokedIndex,
 }
 
-/// What the CRL extensions say, once each has been checked.
+/// Values read from the CRL extensions, once each has been checked.
 #[derive(Default)]
 struct CrlExtensions {
     authority_key_id: Option<Vec<u8>>,
@@ -299,7 +299,7 @@ impl DecodedCrl {
 }
 
 impl VerifiedCrl {
-    /// The revocation entry for `serial`, if this CRL lists it.
+    /// Looks up the revocation entry for `serial`, if this CRL lists it.
     pub fn revoked_entry(&self, serial: &Serial) -> Option<&RevokedEntry> {
         self.index.get(serial)
     }
@@ -308,7 +308,7 @@ impl VerifiedCrl {
         &self.origin
     }
 
-    /// The DER bytes the CRL was verified from.
+    /// Returns the DER bytes the CRL was verified from.
     pub fn der(&self) -> &[u8] {
         &self.der
     }
@@ -325,7 +325,7 @@ impl VerifiedCrl {
         self.next_update
     }
 
-    /// The cRLNumber extension as the content octets of its INTEGER.
+    /// Returns the cRLNumber extension as the content octets of its INTEGER.
     pub fn crl_number(&self) -> Option<&[u8]> {
         self.crl_number.as_deref()
     }
@@ -334,7 +334,7 @@ impl VerifiedCrl {
         self.index.len()
     }
 
-    /// Whether nextUpdate has passed at `now`.
+    /// Checks whether nextUpdate has passed at `now`.
     pub fn is_expired_at(&self, now: SystemTime) -> bool {
         now > self.next_update
     }

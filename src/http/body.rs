@@ -17,14 +17,14 @@ pub struct StatusRequest {
     pub serial: Option<String>,
 }
 
-/// The status answer for one certificate.
+/// The status response for one certificate.
 #[derive(Debug, Serialize)]
 pub struct StatusResponse {
     pub status: CertStatus,
     pub ca: String,
     /// Content octets of the serial number's DER INTEGER, lowercase hex (`008001` for 0x8001).
     pub serial: String,
-    /// Where the verdict came from; absent when the status is unknown.
+    /// Source of the verdict (`crl`), absent when the status is unknown.
     pub source: Option<&'static str>,
     pub revocation_time: Option<String>,
     /// The CRL reason for a revoked certificate, or why the status is unknown.
@@ -35,8 +35,8 @@ pub struct StatusResponse {
     pub this_update: Option<String>,
     pub next_update: Option<String>,
     pub checked_at: String,
-    /// Whether the answer comes from a CRL past its nextUpdate (never, until stale serving
-    /// is configurable).
+    /// Whether the verdict comes from a CRL past its nextUpdate. Always false for now,
+    /// because CRLs past nextUpdate are not used.
     pub stale: bool,
 }
 
@@ -86,7 +86,7 @@ impl StatusResponse {
     }
 }
 
-/// The body of every error answer.
+/// The body of every error response.
 #[derive(Debug, Serialize)]
 pub struct ErrorResponse {
     pub error: &'static str,

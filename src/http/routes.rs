@@ -21,7 +21,7 @@ use crate::x509::{ParsedCertificate, Serial, hex};
 /// Largest request body accepted, in bytes. A PEM certificate chain fits many times over.
 const MAX_BODY_BYTES: u64 = 64 * 1024;
 
-/// What the handlers share.
+/// State shared by the request handlers.
 #[derive(Debug)]
 pub struct AppState {
     pub authorities: Arc<Authorities>,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::Source;
 
-/// Why a source body could not be obtained.
+/// Errors from fetching a source body.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {

@@ -54,7 +54,7 @@ pub enum AuthorityError {
     },
 }
 
-/// What happened at the last fetches from one source, for `/v1/cas` and logs.
+/// Outcome of the latest fetches from one source, for `/v1/cas` and logs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceStatus {
     pub last_attempt: Option<SystemTime>,
@@ -98,12 +98,12 @@ impl Authority {
         &self.sources
     }
 
-    /// The verified CRLs held now, one per source that has delivered one.
+    /// Returns the verified CRLs in use, one per source that has delivered one.
     pub fn crls(&self) -> Vec<Arc<VerifiedCrl>> {
         self.crls.load().iter().flatten().cloned().collect()
     }
 
-    /// The newest verified CRL held, by thisUpdate.
+    /// Returns the newest verified CRL in use, by thisUpdate.
     pub fn newest_crl(&self) -> Option<Arc<VerifiedCrl>> {
         self.crls().into_iter().max_by_key(|crl| crl.this_update())
     }
@@ -115,7 +115,7 @@ impl Authority {
         decide(&held, serial, now)
     }
 
-    /// Whether a current CRL is held, so that lookups can be decided.
+    /// Checks whether a current CRL is in use, so that lookups can be decided.
     pub fn is_ready(&self, now: SystemTime) -> bool {
         self.crls().iter().any(|crl| !crl.is_expired_at(now))
     }
@@ -211,7 +211,7 @@ impl Authorities {
         })
     }
 
-    /// Whether every CA has a current CRL.
+    /// Checks whether every CA has a current CRL.
     pub fn all_ready(&self, now: SystemTime) -> bool {
         self.list.iter().all(|authority| authority.is_ready(now))
     }

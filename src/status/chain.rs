@@ -20,10 +20,10 @@ use crate::x509::{ParsedCertificate, names_match};
 /// Longest path tried, in certificates including the anchor.
 const MAX_PATH_LENGTH: usize = 10;
 
-/// How deep separate CRL signers may nest (a signer whose CRL is signed by another signer).
+/// Maximum nesting of separate CRL signers (a signer whose own CRL has a separate signer).
 const MAX_SIGNER_DEPTH: usize = 3;
 
-/// Why no certification path could be built.
+/// Errors from building a certification path.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PathError {

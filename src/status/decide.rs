@@ -26,7 +26,7 @@ impl CertStatus {
     }
 }
 
-/// Why a status could not be determined. The codes are stable: clients and metrics use them.
+/// The reason a status is undetermined. Clients and metrics rely on the codes, so they are stable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnknownReason {
     /// Short machine-readable code, such as `no_crl` or `crl_expired`.

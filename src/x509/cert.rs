@@ -15,11 +15,11 @@ use super::name::names_match;
 use super::serial::Serial;
 use super::signature::{SignatureError, verify_signature};
 
-/// Why a certificate could not be decoded.
+/// Errors from decoding a certificate.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CertificateError {
-    /// The input holds no certificate in PEM or DER.
+    /// The input contains no certificate in PEM or DER.
     #[error(transparent)]
     Encoding(#[from] EncodingError),
 
@@ -112,12 +112,12 @@ impl ParsedCertificate {
         Ok(())
     }
 
-    /// The DER encoding, exactly as received.
+    /// Returns the DER encoding, exactly as received.
     pub fn der(&self) -> &[u8] {
         &self.der
     }
 
-    /// The decoded certificate.
+    /// Returns the decoded certificate.
     pub fn certificate(&self) -> &Certificate {
         &self.certificate
     }
@@ -140,7 +140,7 @@ impl ParsedCertificate {
         &self.certificate.tbs_certificate.issuer
     }
 
-    /// The serial number as the content bytes of its DER INTEGER.
+    /// Returns the serial number as the content bytes of its DER INTEGER.
     pub fn serial(&self) -> Serial {
         Serial::from_der_content(self.certificate.tbs_certificate.serial_number.as_bytes())
     }
@@ -161,12 +161,12 @@ impl ParsedCertificate {
             .to_system_time()
     }
 
-    /// Whether `at` lies inside the validity period (both ends inclusive, RFC 5280 4.1.2.5).
+    /// Checks whether `at` lies inside the validity period (both ends inclusive, RFC 5280 4.1.2.5).
     pub fn is_valid_at(&self, at: SystemTime) -> bool {
         self.not_before() <= at && at <= self.not_after()
     }
 
-    /// Whether basic constraints mark this certificate as a CA.
+    /// Checks whether basic constraints mark this certificate as a CA.
     pub fn is_ca(&self) -> bool {
         self.basic_constraints.as_ref().is_some_and(|bc| bc.ca)
     }
@@ -183,7 +183,7 @@ impl ParsedCertificate {
         self.authority_key_id.as_deref()
     }
 
-    /// Whether the subject and issuer names match (RFC 5280 section 7.1).
+    /// Checks whether the subject and issuer names match (RFC 5280 section 7.1).
     pub fn is_self_issued(&self) -> bool {
         names_match(self.subject(), self.issuer())
     }

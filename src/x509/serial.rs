@@ -60,7 +60,7 @@ impl Serial {
         &self.0
     }
 
-    /// Whether the DER INTEGER is negative, which RFC 5280 forbids but some CAs issue.
+    /// Checks whether the DER INTEGER is negative, which RFC 5280 forbids but some CAs issue.
     pub fn is_negative(&self) -> bool {
         self.0.first().is_some_and(|b| b & 0x80 != 0)
     }

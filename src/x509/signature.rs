@@ -11,7 +11,7 @@ use der::{Decode, Sequence};
 use ring::signature::{self as ring_signature, VerificationAlgorithm};
 use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
-/// Why a signature was not accepted.
+/// Reasons a signature is rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignatureError {
