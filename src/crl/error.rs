@@ -118,25 +118,17 @@ pub enum CrlError {
         oid: ObjectIdentifier,
     },
 
-    /// A delta CRL (deltaCRLIndicator, RFC 5280 section 5.2.4), which revcheck does not apply.
+    /// A certificateIssuer entry extension in a CRL that is not indirect (RFC 5280 section
+    /// 5.3.3), which would otherwise be read as revoking the CRL issuer's own certificates.
     #[error(
-        "CRL from {origin} is a delta CRL, which revcheck does not support; publish a full CRL"
+        "CRL from {origin} has a certificateIssuer entry extension for serial {serial}, but its \
+         issuing distribution point does not set indirectCRL"
     )]
-    DeltaCrlUnsupported { origin: String },
+    CertificateIssuerInDirectCrl { origin: String, serial: Serial },
 
-    /// A CRL with an issuing distribution point, whose scope revcheck does not evaluate yet.
-    #[error(
-        "CRL from {origin} has an issuing distribution point extension, whose scope revcheck \
-         does not evaluate; configure a full CRL without it"
-    )]
-    IssuingDistributionPointUnsupported { origin: String },
-
-    /// An indirect CRL entry (certificateIssuer, RFC 5280 section 5.3.3).
-    #[error(
-        "CRL from {origin} has a certificateIssuer entry extension (indirect CRL) for serial \
-         {serial}, which revcheck does not support"
-    )]
-    IndirectCrlUnsupported { origin: String, serial: Serial },
+    /// No cRLNumber extension (RFC 5280 section 5.2.3 makes it mandatory).
+    #[error("CRL from {origin} has no cRLNumber extension; conforming CAs include one")]
+    MissingCrlNumber { origin: String },
 }
 
 impl CrlError {
@@ -157,9 +149,9 @@ impl CrlError {
             Self::UnknownCriticalExtension { .. } | Self::UnknownCriticalEntryExtension { .. } => {
                 "crl_unknown_critical_extension"
             }
-            Self::DeltaCrlUnsupported { .. }
-            | Self::IssuingDistributionPointUnsupported { .. }
-            | Self::IndirectCrlUnsupported { .. } => "crl_unsupported",
+            Self::CertificateIssuerInDirectCrl { .. } | Self::MissingCrlNumber { .. } => {
+                "crl_malformed"
+            }
         }
     }
 }

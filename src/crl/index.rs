@@ -62,20 +62,23 @@ pub struct RevokedEntry {
     pub revocation_time: SystemTime,
     /// The reasonCode entry extension; absent means unspecified (RFC 5280 section 5.3.1).
     pub reason: Option<RevocationReason>,
+    /// The invalidityDate entry extension (RFC 5280 section 5.3.2).
+    pub invalidity_date: Option<SystemTime>,
 }
 
-/// Revoked serial numbers keyed by the content octets of their DER INTEGER.
+/// Revoked serial numbers keyed by the position of their certificate issuer in the CRL's list
+/// of entry issuers and by the content octets of their DER INTEGER.
 #[derive(Clone, Debug, Default)]
 pub struct RevokedIndex {
-    entries: HashMap<Serial, RevokedEntry>,
+    entries: HashMap<(usize, Serial), RevokedEntry>,
 }
 
 impl RevokedIndex {
     /// Adds an entry. When a serial number is listed twice, the earlier revocation time wins,
     /// because the certificate has been revoked since then either way.
-    pub(super) fn insert(&mut self, serial: Serial, entry: RevokedEntry) {
+    pub(super) fn insert(&mut self, issuer: usize, serial: Serial, entry: RevokedEntry) {
         self.entries
-            .entry(serial)
+            .entry((issuer, serial))
             .and_modify(|existing| {
                 if entry.revocation_time < existing.revocation_time {
                     *existing = entry;
@@ -84,8 +87,8 @@ impl RevokedIndex {
             .or_insert(entry);
     }
 
-    pub fn get(&self, serial: &Serial) -> Option<&RevokedEntry> {
-        self.entries.get(serial)
+    pub fn get(&self, issuer: usize, serial: &Serial) -> Option<&RevokedEntry> {
+        self.entries.get(&(issuer, serial.clone()))
     }
 
     pub fn len(&self) -> usize {

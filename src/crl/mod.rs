@@ -8,9 +8,13 @@
 mod decode;
 mod error;
 mod index;
+mod number;
+mod scope;
 mod verify;
 
 pub use decode::DecodedCrl;
 pub use error::CrlError;
 pub use index::{RevocationReason, RevokedEntry, RevokedIndex};
+pub use number::compare_crl_numbers;
+pub use scope::{CrlScope, ReasonSet};
 pub use verify::{VerifiedCrl, VerifyOptions};

@@ -6,11 +6,15 @@ use std::time::{Duration, SystemTime};
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5280 as oids;
 use der::Decode;
+use der::asn1::GeneralizedTime;
 use x509_cert::ext::Extension;
-use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlNumber, CrlReason};
+use x509_cert::ext::pkix::crl::dp::IssuingDistributionPoint;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BaseCrlNumber, CrlNumber, CrlReason};
 use x509_cert::name::Name;
 
 use super::index::{RevokedEntry, RevokedIndex};
+use super::scope::CrlScope;
 use super::{CrlError, DecodedCrl};
 use crate::x509::{ParsedCertificate, Serial, hex, names_match};
 
@@ -34,15 +38,22 @@ pub struct VerifiedCrl {
     issuer: Name,
     this_update: SystemTime,
     next_update: SystemTime,
-    crl_number: Option<Vec<u8>>,
+    crl_number: Vec<u8>,
+    authority_key_id: Option<Vec<u8>>,
+    scope: CrlScope,
+    delta_base: Option<Vec<u8>>,
+    /// Certificate issuers named by the entries: index 0 is the CRL issuer, further ones come
+    /// from certificateIssuer entry extensions of an indirect CRL.
+    entry_issuers: Vec<Name>,
     index: RevokedIndex,
 }
 
 /// Values read from the CRL extensions, once each has been checked.
-#[derive(Default)]
 struct CrlExtensions {
     authority_key_id: Option<Vec<u8>>,
     crl_number: Option<Vec<u8>>,
+    scope: CrlScope,
+    delta_base: Option<Vec<u8>>,
 }
 
 impl DecodedCrl {
@@ -86,7 +97,13 @@ impl DecodedCrl {
 
         self.check_signature(signer)?;
         let (this_update, next_update) = self.check_times(options)?;
-        let index = self.build_index()?;
+
+        // Section 5.2.3: conforming CRL issuers include the CRL number, and revcheck needs it to
+        // order CRLs and to pair delta CRLs with their base.
+        let Some(crl_number) = extensions.crl_number else {
+            return Err(CrlError::MissingCrlNumber { origin });
+        };
+        let (entry_issuers, index) = self.build_index(&extensions.scope)?;
 
         Ok(VerifiedCrl {
             origin,
@@ -94,7 +111,11 @@ impl DecodedCrl {
             issuer: tbs.issuer.clone(),
             this_update,
             next_update,
-            crl_number: extensions.crl_number,
+            crl_number,
+            authority_key_id: extensions.authority_key_id,
+            scope: extensions.scope,
+            delta_base: extensions.delta_base,
+            entry_issuers,
             index,
         })
     }
@@ -173,7 +194,12 @@ impl DecodedCrl {
     /// Reads the CRL extensions (section 5.2), rejecting unknown critical ones and the ones
     /// revcheck does not implement.
     fn read_extensions(&self) -> Result<CrlExtensions, CrlError> {
-        let mut read = CrlExtensions::default();
+        let mut read = CrlExtensions {
+            authority_key_id: None,
+            crl_number: None,
+            scope: CrlScope::full(),
+            delta_base: None,
+        };
         let Some(extensions) = &self.list().tbs_cert_list.crl_extensions else {
             return Ok(read);
         };
@@ -192,17 +218,21 @@ impl DecodedCrl {
                         .map_err(|error| self.malformed(extension, &error))?;
                     read.crl_number = Some(number.0.as_bytes().to_vec());
                 }
+                // Section 5.2.4: the extension is always critical and names the base CRL.
                 oids::ID_CE_DELTA_CRL_INDICATOR => {
-                    return Err(CrlError::DeltaCrlUnsupported {
-                        origin: self.origin().to_owned(),
-                    });
+                    if !extension.critical {
+                        return Err(self.malformed_with(extension, "must be critical"));
+                    }
+                    let base = BaseCrlNumber::from_der(value)
+                        .map_err(|error| self.malformed(extension, &error))?;
+                    read.delta_base = Some(base.0.as_bytes().to_vec());
                 }
-                // The scope an IDP sets must be honoured, so a CRL with one is not used until
-                // that is implemented, critical or not.
+                // Section 5.2.5: the scope is honoured when the CRL is used, critical or not.
                 oids::ID_CE_ISSUING_DISTRIBUTION_POINT => {
-                    return Err(CrlError::IssuingDistributionPointUnsupported {
-                        origin: self.origin().to_owned(),
-                    });
+                    let idp = IssuingDistributionPoint::from_der(value)
+                        .map_err(|error| self.malformed(extension, &error))?;
+                    read.scope = CrlScope::from_idp(idp)
+                        .map_err(|detail| self.malformed_with(extension, &detail))?;
                 }
                 // Informational extensions that do not change which certificates are revoked.
                 oids::ID_CE_ISSUER_ALT_NAME
@@ -237,71 +267,136 @@ impl DecodedCrl {
     }
 
     fn malformed(&self, extension: &Extension, error: &der::Error) -> CrlError {
+        self.malformed_with(extension, &error.to_string())
+    }
+
+    fn malformed_with(&self, extension: &Extension, detail: &str) -> CrlError {
         CrlError::MalformedExtension {
             origin: self.origin().to_owned(),
             oid: extension.extn_id,
-            detail: error.to_string(),
+            detail: detail.to_owned(),
         }
     }
 
     /// Builds the serial number index, reading each entry's extensions (section 5.3).
-    fn build_index(&self) -> Result<RevokedIndex, CrlError> {
+    ///
+    /// In an indirect CRL a certificateIssuer entry extension names the issuer of that entry
+    /// and of every following entry until the next one (section 5.3.3).
+    fn build_index(&self, scope: &CrlScope) -> Result<(Vec<Name>, RevokedIndex), CrlError> {
         let mut index = RevokedIndex::default();
+        let mut issuers = vec![self.issuer().clone()];
         let Some(revoked) = &self.list().tbs_cert_list.revoked_certificates else {
-            return Ok(index);
+            return Ok((issuers, index));
         };
 
+        let mut current_issuer = 0;
         for entry in revoked {
             let serial = Serial::from_der_content(entry.serial_number.as_bytes());
-            let mut reason = None;
+            let mut read = EntryExtensions::default();
             if let Some(extensions) = &entry.crl_entry_extensions {
                 self.reject_duplicates(extensions)?;
                 for extension in extensions {
-                    reason = reason.or(self.read_entry_extension(extension, &serial)?);
+                    self.read_entry_extension(extension, &serial, scope, &mut read)?;
                 }
             }
+
+            if let Some(issuer) = read.certificate_issuer {
+                current_issuer = match issuers.iter().position(|known| names_match(known, &issuer))
+                {
+                    Some(position) => position,
+                    None => {
+                        issuers.push(issuer);
+                        issuers.len() - 1
+                    }
+                };
+            }
             index.insert(
+                current_issuer,
                 serial,
                 RevokedEntry {
                     revocation_time: entry.revocation_date.to_system_time(),
-                    reason,
+                    reason: read.reason,
+                    invalidity_date: read.invalidity_date,
                 },
             );
         }
-        Ok(index)
+        Ok((issuers, index))
     }
 
     fn read_entry_extension(
         &self,
         extension: &Extension,
         serial: &Serial,
-    ) -> Result<Option<super::RevocationReason>, CrlError> {
+        scope: &CrlScope,
+        read: &mut EntryExtensions,
+    ) -> Result<(), CrlError> {
+        let value = extension.extn_value.as_bytes();
         match extension.extn_id {
             oids::ID_CE_CRL_REASONS => {
-                let reason = CrlReason::from_der(extension.extn_value.as_bytes())
+                let reason = CrlReason::from_der(value)
                     .map_err(|error| self.malformed(extension, &error))?;
-                Ok(Some(reason.into()))
+                read.reason = Some(reason.into());
             }
-            oids::ID_CE_CERTIFICATE_ISSUER => Err(CrlError::IndirectCrlUnsupported {
-                origin: self.origin().to_owned(),
-                serial: serial.clone(),
-            }),
-            // invalidityDate and holdInstructionCode do not change whether the entry revokes.
-            oids::ID_CE_INVALIDITY_DATE | oids::ID_CE_HOLD_INSTRUCTION_CODE => Ok(None),
-            oid if extension.critical => Err(CrlError::UnknownCriticalEntryExtension {
-                origin: self.origin().to_owned(),
-                serial: serial.clone(),
-                oid,
-            }),
-            _ => Ok(None),
+            oids::ID_CE_INVALIDITY_DATE => {
+                let date = GeneralizedTime::from_der(value)
+                    .map_err(|error| self.malformed(extension, &error))?;
+                read.invalidity_date = Some(date.to_system_time());
+            }
+            oids::ID_CE_CERTIFICATE_ISSUER => {
+                // Section 5.3.3: only an indirect CRL may name other certificate issuers.
+                if !scope.indirect {
+                    return Err(CrlError::CertificateIssuerInDirectCrl {
+                        origin: self.origin().to_owned(),
+                        serial: serial.clone(),
+                    });
+                }
+                let names = Vec::<GeneralName>::from_der(value)
+                    .map_err(|error| self.malformed(extension, &error))?;
+                let directory_name = names.into_iter().find_map(|name| match name {
+                    GeneralName::DirectoryName(name) => Some(name),
+                    _ => None,
+                });
+                let Some(name) = directory_name else {
+                    return Err(self.malformed_with(extension, "names no directoryName"));
+                };
+                read.certificate_issuer = Some(name);
+            }
+            // holdInstructionCode does not change whether the entry revokes.
+            oids::ID_CE_HOLD_INSTRUCTION_CODE => {}
+            oid if extension.critical => {
+                return Err(CrlError::UnknownCriticalEntryExtension {
+                    origin: self.origin().to_owned(),
+                    serial: serial.clone(),
+                    oid,
+                });
+            }
+            _ => {}
         }
+        Ok(())
     }
 }
 
+/// Values read from one CRL entry's extensions.
+#[derive(Default)]
+struct EntryExtensions {
+    reason: Option<super::RevocationReason>,
+    invalidity_date: Option<SystemTime>,
+    certificate_issuer: Option<Name>,
+}
+
 impl VerifiedCrl {
-    /// Looks up the revocation entry for `serial`, if this CRL lists it.
-    pub fn revoked_entry(&self, serial: &Serial) -> Option<&RevokedEntry> {
-        self.index.get(serial)
+    /// Looks up the entry for the certificate with `serial` issued by `certificate_issuer`, if
+    /// this CRL lists it.
+    pub fn revoked_entry(
+        &self,
+        certificate_issuer: &Name,
+        serial: &Serial,
+    ) -> Option<&RevokedEntry> {
+        self.entry_issuers
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| names_match(name, certificate_issuer))
+            .find_map(|(position, _)| self.index.get(position, serial))
     }
 
     pub fn origin(&self) -> &str {
@@ -326,8 +421,26 @@ impl VerifiedCrl {
     }
 
     /// Returns the cRLNumber extension as the content octets of its INTEGER.
-    pub fn crl_number(&self) -> Option<&[u8]> {
-        self.crl_number.as_deref()
+    pub fn crl_number(&self) -> &[u8] {
+        &self.crl_number
+    }
+
+    /// Returns the BaseCRLNumber of a delta CRL; `None` for a complete CRL.
+    pub fn delta_base(&self) -> Option<&[u8]> {
+        self.delta_base.as_deref()
+    }
+
+    pub fn is_delta(&self) -> bool {
+        self.delta_base.is_some()
+    }
+
+    /// Returns the issuing distribution point scope; a CRL without one covers everything.
+    pub fn scope(&self) -> &CrlScope {
+        &self.scope
+    }
+
+    pub fn authority_key_id(&self) -> Option<&[u8]> {
+        self.authority_key_id.as_deref()
     }
 
     pub fn entry_count(&self) -> usize {
@@ -353,6 +466,11 @@ mod tests {
         let ca = TestCa::root(name).expect("test CA");
         let parsed = ParsedCertificate::from_der(ca.cert_der()).expect("test CA decodes");
         (ca, parsed)
+    }
+
+    /// A CRL builder with the CRL number every conforming CRL carries.
+    fn builder() -> CrlBuilder {
+        CrlBuilder::new().crl_number(1)
     }
 
     fn options() -> VerifyOptions {
@@ -388,10 +506,10 @@ mod tests {
             .expect("CRL builds");
 
         let crl = verify(&der, &parsed).expect("valid CRL verifies");
-        assert_eq!(crl.crl_number(), Some(&[7u8][..]));
+        assert_eq!(crl.crl_number(), [7u8]);
         assert_eq!(crl.entry_count(), 1);
         let entry = crl
-            .revoked_entry(&Serial::from_der_content(&[0x0e]))
+            .revoked_entry(parsed.subject(), &Serial::from_der_content(&[0x0e]))
             .expect("serial 0e is listed");
         assert_eq!(entry.revocation_time, revoked_at);
         assert_eq!(
@@ -399,7 +517,7 @@ mod tests {
             Some(super::super::RevocationReason::KeyCompromise)
         );
         assert!(
-            crl.revoked_entry(&Serial::from_der_content(&[0x0f]))
+            crl.revoked_entry(parsed.subject(), &Serial::from_der_content(&[0x0f]))
                 .is_none()
         );
     }
@@ -407,7 +525,7 @@ mod tests {
     #[test]
     fn bad_signature_rejected() {
         let (ca, parsed) = make_ca("Signing CA");
-        let der = CrlBuilder::new()
+        let der = builder()
             .corrupt_signature()
             .build(&ca)
             .expect("CRL builds");
@@ -429,7 +547,7 @@ mod tests {
     fn other_key_with_same_name_rejected() {
         let (_, parsed) = make_ca("Same Name CA");
         let (impostor, _) = make_ca("Same Name CA");
-        let der = CrlBuilder::new().build(&impostor).expect("CRL builds");
+        let der = builder().build(&impostor).expect("CRL builds");
         let error = verify(&der, &parsed).expect_err("signed by another key");
         assert!(matches!(error, CrlError::Signature { .. }), "{error:?}");
     }
@@ -438,7 +556,7 @@ mod tests {
     fn wrong_issuer_rejected() {
         let (ca_a, parsed_a) = make_ca("CA A");
         let (ca_b, _) = make_ca("CA B");
-        let der = CrlBuilder::new()
+        let der = builder()
             .issuer_der(&ca_b.subject_der())
             .build(&ca_a)
             .expect("CRL builds");
@@ -454,7 +572,7 @@ mod tests {
     fn expired_crl_rejected() {
         let (ca, parsed) = make_ca("Expired CA");
         let next_update = SystemTime::now() - Duration::from_secs(3600);
-        let der = CrlBuilder::new()
+        let der = builder()
             .this_update(next_update - Duration::from_secs(86_400))
             .next_update(Some(next_update))
             .build(&ca)
@@ -467,7 +585,7 @@ mod tests {
     #[test]
     fn future_this_update_rejected() {
         let (ca, parsed) = make_ca("Future CA");
-        let der = CrlBuilder::new()
+        let der = builder()
             .this_update(SystemTime::now() + Duration::from_secs(20 * 60))
             .build(&ca)
             .expect("CRL builds");
@@ -478,7 +596,7 @@ mod tests {
     #[test]
     fn this_update_within_skew_accepted() {
         let (ca, parsed) = make_ca("Skew CA");
-        let der = CrlBuilder::new()
+        let der = builder()
             .this_update(SystemTime::now() + Duration::from_secs(2))
             .build(&ca)
             .expect("CRL builds");
@@ -488,10 +606,7 @@ mod tests {
     #[test]
     fn missing_next_update_rejected() {
         let (ca, parsed) = make_ca("Open CA");
-        let der = CrlBuilder::new()
-            .next_update(None)
-            .build(&ca)
-            .expect("CRL builds");
+        let der = builder().next_update(None).build(&ca).expect("CRL builds");
         let error = verify(&der, &parsed).expect_err("no nextUpdate");
         assert!(
             matches!(error, CrlError::MissingNextUpdate { .. }),
@@ -502,7 +617,7 @@ mod tests {
     #[test]
     fn unknown_critical_extension_rejected() {
         let (ca, parsed) = make_ca("Extension CA");
-        let der = CrlBuilder::new()
+        let der = builder()
             .extension(unknown_extension(true))
             .build(&ca)
             .expect("CRL builds");
@@ -516,7 +631,7 @@ mod tests {
     #[test]
     fn unknown_noncritical_extension_ignored() {
         let (ca, parsed) = make_ca("Extension CA");
-        let der = CrlBuilder::new()
+        let der = builder()
             .extension(unknown_extension(false))
             .build(&ca)
             .expect("CRL builds");
@@ -527,10 +642,7 @@ mod tests {
     fn unknown_critical_entry_extension_rejected() {
         let (ca, parsed) = make_ca("Entry CA");
         let entry = CrlEntry::new(&[0x05], SystemTime::now()).extension(unknown_extension(true));
-        let der = CrlBuilder::new()
-            .entry(entry)
-            .build(&ca)
-            .expect("CRL builds");
+        let der = builder().entry(entry).build(&ca).expect("CRL builds");
         let error = verify(&der, &parsed).expect_err("unknown critical entry extension");
         assert!(
             matches!(error, CrlError::UnknownCriticalEntryExtension { .. }),
@@ -556,7 +668,7 @@ mod tests {
     #[test]
     fn truncated_crl_rejected() {
         let (ca, _) = make_ca("Truncated CA");
-        let der = CrlBuilder::new().build(&ca).expect("CRL builds");
+        let der = builder().build(&ca).expect("CRL builds");
         for length in [1, der.len() / 2, der.len() - 1] {
             let error = DecodedCrl::from_der(&der[..length], ORIGIN).expect_err("truncated");
             assert!(
@@ -569,7 +681,7 @@ mod tests {
     #[test]
     fn leading_zero_serial_matches() {
         let (ca, parsed) = make_ca("Serial CA");
-        let der = CrlBuilder::new()
+        let der = builder()
             .entry(CrlEntry::new(&[0x00, 0x80, 0x01], SystemTime::now()))
             .entry(CrlEntry::new(&[0xff, 0x01], SystemTime::now()))
             .build(&ca)
@@ -578,19 +690,19 @@ mod tests {
 
         let parsed_hex = Serial::parse_hex("8001").expect("hex serial");
         assert!(
-            crl.revoked_entry(&parsed_hex).is_some(),
+            crl.revoked_entry(parsed.subject(), &parsed_hex).is_some(),
             "0x8001 must match 00 80 01"
         );
         assert!(
-            crl.revoked_entry(&Serial::from_der_content(&[0x80, 0x01]))
+            crl.revoked_entry(parsed.subject(), &Serial::from_der_content(&[0x80, 0x01]))
                 .is_none()
         );
         assert!(
-            crl.revoked_entry(&Serial::from_der_content(&[0xff, 0x01]))
+            crl.revoked_entry(parsed.subject(), &Serial::from_der_content(&[0xff, 0x01]))
                 .is_some()
         );
         assert!(
-            crl.revoked_entry(&Serial::parse_hex("ff01").expect("hex"))
+            crl.revoked_entry(parsed.subject(), &Serial::parse_hex("ff01").expect("hex"))
                 .is_none()
         );
 
@@ -604,31 +716,52 @@ mod tests {
             .expect("leaf");
         let leaf = ParsedCertificate::from_der(&leaf.cert_der).expect("leaf decodes");
         assert_eq!(leaf.serial().as_bytes(), [0x00, 0x80, 0x01]);
-        assert!(crl.revoked_entry(&leaf.serial()).is_some());
+        assert!(
+            crl.revoked_entry(parsed.subject(), &leaf.serial())
+                .is_some()
+        );
     }
 
     #[test]
-    fn delta_crl_rejected() {
+    fn delta_crl_records_base_number() {
         let (ca, parsed) = make_ca("Delta CA");
         let der = CrlBuilder::new()
+            .crl_number(5)
             .extension(RawExtension {
                 oid: oids::ID_CE_DELTA_CRL_INDICATOR,
                 critical: true,
-                value_der: vec![0x02, 0x01, 0x01],
+                value_der: vec![0x02, 0x01, 0x04],
             })
             .build(&ca)
             .expect("CRL builds");
-        let error = verify(&der, &parsed).expect_err("delta CRL");
+        let crl = verify(&der, &parsed).expect("delta CRL verifies");
+        assert!(crl.is_delta());
+        assert_eq!(crl.delta_base(), Some(&[4u8][..]));
+    }
+
+    #[test]
+    fn noncritical_delta_indicator_rejected() {
+        let (ca, parsed) = make_ca("Delta CA");
+        let der = builder()
+            .extension(RawExtension {
+                oid: oids::ID_CE_DELTA_CRL_INDICATOR,
+                critical: false,
+                value_der: vec![0x02, 0x01, 0x04],
+            })
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("deltaCRLIndicator must be critical");
         assert!(
-            matches!(error, CrlError::DeltaCrlUnsupported { .. }),
+            matches!(error, CrlError::MalformedExtension { .. }),
             "{error:?}"
         );
     }
 
     #[test]
-    fn issuing_distribution_point_rejected() {
+    fn issuing_distribution_point_read_as_scope() {
         let (ca, parsed) = make_ca("IDP CA");
-        let der = CrlBuilder::new()
+        // IssuingDistributionPoint { onlyContainsUserCerts [1] TRUE }
+        let der = builder()
             .extension(RawExtension {
                 oid: oids::ID_CE_ISSUING_DISTRIBUTION_POINT,
                 critical: true,
@@ -636,28 +769,54 @@ mod tests {
             })
             .build(&ca)
             .expect("CRL builds");
-        let error = verify(&der, &parsed).expect_err("IDP");
+        let crl = verify(&der, &parsed).expect("CRL with an IDP verifies");
+        assert!(crl.scope().only_user_certs);
+        assert!(!crl.scope().only_ca_certs);
+        assert!(!crl.scope().indirect);
+    }
+
+    #[test]
+    fn empty_only_some_reasons_rejected() {
+        let (ca, parsed) = make_ca("IDP CA");
+        // IssuingDistributionPoint { onlySomeReasons [3] BIT STRING with no bits }
+        let der = builder()
+            .extension(RawExtension {
+                oid: oids::ID_CE_ISSUING_DISTRIBUTION_POINT,
+                critical: true,
+                value_der: vec![0x30, 0x03, 0x83, 0x01, 0x00],
+            })
+            .build(&ca)
+            .expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("empty onlySomeReasons");
         assert!(
-            matches!(error, CrlError::IssuingDistributionPointUnsupported { .. }),
+            matches!(error, CrlError::MalformedExtension { .. }),
             "{error:?}"
         );
     }
 
     #[test]
-    fn certificate_issuer_entry_rejected() {
-        let (ca, parsed) = make_ca("Indirect CA");
+    fn certificate_issuer_outside_indirect_crl_rejected() {
+        let (ca, parsed) = make_ca("Direct CA");
         let entry = CrlEntry::new(&[0x05], SystemTime::now()).extension(RawExtension {
             oid: oids::ID_CE_CERTIFICATE_ISSUER,
             critical: true,
             value_der: vec![0x30, 0x00],
         });
-        let der = CrlBuilder::new()
-            .entry(entry)
-            .build(&ca)
-            .expect("CRL builds");
-        let error = verify(&der, &parsed).expect_err("indirect entry");
+        let der = builder().entry(entry).build(&ca).expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("certificateIssuer without indirectCRL");
         assert!(
-            matches!(error, CrlError::IndirectCrlUnsupported { .. }),
+            matches!(error, CrlError::CertificateIssuerInDirectCrl { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn missing_crl_number_rejected() {
+        let (ca, parsed) = make_ca("Unnumbered CA");
+        let der = CrlBuilder::new().build(&ca).expect("CRL builds");
+        let error = verify(&der, &parsed).expect_err("no cRLNumber");
+        assert!(
+            matches!(error, CrlError::MissingCrlNumber { .. }),
             "{error:?}"
         );
     }
@@ -665,7 +824,7 @@ mod tests {
     #[test]
     fn authority_key_id_mismatch_rejected() {
         let (ca, parsed) = make_ca("AKI CA");
-        let der = CrlBuilder::new()
+        let der = builder()
             .authority_key_identifier_value(&[0xde, 0xad, 0xbe, 0xef])
             .build(&ca)
             .expect("CRL builds");
@@ -680,7 +839,7 @@ mod tests {
     #[test]
     fn duplicate_extension_rejected() {
         let (ca, parsed) = make_ca("Duplicate CA");
-        let der = CrlBuilder::new()
+        let der = builder()
             .extension(unknown_extension(false))
             .extension(unknown_extension(false))
             .build(&ca)
@@ -696,7 +855,7 @@ mod tests {
     fn signer_with_other_name_rejected() {
         let (ca, parsed) = make_ca("Named CA");
         let (_, other) = make_ca("Other CA");
-        let der = CrlBuilder::new().build(&ca).expect("CRL builds");
+        let der = builder().build(&ca).expect("CRL builds");
         let decoded = DecodedCrl::from_der(&der, ORIGIN).expect("decodes");
         let error = decoded
             .verify(&parsed, &other, &options())
@@ -714,7 +873,7 @@ mod tests {
             .intermediate("P-256 Intermediate")
             .expect("intermediate");
         let parsed = ParsedCertificate::from_der(intermediate.cert_der()).expect("decodes");
-        let der = CrlBuilder::new().build(&intermediate).expect("CRL builds");
+        let der = builder().build(&intermediate).expect("CRL builds");
         assert!(verify(&der, &parsed).is_ok());
     }
 }

@@ -14,7 +14,7 @@ use super::body::{
     StatusResponse,
 };
 use crate::metrics::Metrics;
-use crate::status::{Authorities, Authority, CertStatus};
+use crate::status::{Authorities, Authority, CertStatus, Decision};
 use crate::x509::time::format_rfc3339;
 use crate::x509::{ParsedCertificate, Serial, hex};
 
@@ -159,7 +159,7 @@ fn list_cas(state: &AppState) -> Response {
                 id: authority.id().to_owned(),
                 subject: authority.certificate().subject().to_string(),
                 sources,
-                crl_number: crl.as_ref().and_then(|c| c.crl_number().map(hex::encode)),
+                crl_number: crl.as_ref().map(|c| hex::encode(c.crl_number())),
                 this_update: crl.as_ref().map(|c| format_rfc3339(c.this_update())),
                 next_update: crl.as_ref().map(|c| format_rfc3339(c.next_update())),
                 entries: crl.as_ref().map(|c| c.entry_count()),
@@ -189,7 +189,9 @@ fn status_by_serial(state: &AppState, ca: &str, serial: &str) -> Response {
             return error_reply(StatusCode::BAD_REQUEST, "invalid_serial", error.to_string());
         }
     };
-    decide_and_reply(state, authority, &serial)
+    let now = SystemTime::now();
+    let decision = authority.decide_serial(&serial, now);
+    reply_with_decision(state, authority, &serial, &decision, now)
 }
 
 fn status_post(state: &AppState, body: &[u8]) -> Response {
@@ -258,17 +260,23 @@ fn status_of_certificate(state: &AppState, pem: &str) -> Response {
             ),
         );
     };
-    decide_and_reply(state, authority, &certificate.serial())
+    let now = SystemTime::now();
+    let decision = authority.decide_certificate(certificate, now);
+    reply_with_decision(state, authority, &certificate.serial(), &decision, now)
 }
 
-fn decide_and_reply(state: &AppState, authority: &Authority, serial: &Serial) -> Response {
-    let now = SystemTime::now();
-    let decision = authority.decide(serial, now);
+fn reply_with_decision(
+    state: &AppState,
+    authority: &Authority,
+    serial: &Serial,
+    decision: &Decision,
+    now: SystemTime,
+) -> Response {
     count_lookup(state, Some(decision.status()));
     tracing::debug!(ca = authority.id(), %serial, status = decision.status().as_str(), "status lookup");
     json_reply(
         StatusCode::OK,
-        &StatusResponse::new(authority.id(), serial, &decision, now),
+        &StatusResponse::new(authority.id(), serial, decision, now),
     )
 }
 

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use super::decide::{Decision, decide};
+use super::decide::{CertificateFacts, Decision, decide};
 use crate::config::Config;
 use crate::crl::VerifiedCrl;
 use crate::source::Source;
@@ -108,16 +108,41 @@ impl Authority {
         self.crls().into_iter().max_by_key(|crl| crl.this_update())
     }
 
-    /// Decides the revocation status of `serial`, a certificate issued by this CA.
-    pub fn decide(&self, serial: &Serial, now: SystemTime) -> Decision {
+    /// Decides the revocation status of the certificate with `serial` issued by this CA, when
+    /// only the serial number is known.
+    pub fn decide_serial(&self, serial: &Serial, now: SystemTime) -> Decision {
+        let facts = CertificateFacts {
+            serial,
+            issuer: self.certificate.subject(),
+            is_ca: None,
+            distribution_points: &[],
+        };
+        self.decide(&facts, now)
+    }
+
+    /// Decides the revocation status of `certificate`, which this CA issued.
+    pub fn decide_certificate(&self, certificate: &ParsedCertificate, now: SystemTime) -> Decision {
+        let serial = certificate.serial();
+        let facts = CertificateFacts {
+            serial: &serial,
+            issuer: certificate.issuer(),
+            is_ca: Some(certificate.is_ca()),
+            distribution_points: certificate.crl_distribution_points(),
+        };
+        self.decide(&facts, now)
+    }
+
+    fn decide(&self, facts: &CertificateFacts<'_>, now: SystemTime) -> Decision {
         let crls = self.crls.load();
-        let held: Vec<&VerifiedCrl> = crls.iter().flatten().map(Arc::as_ref).collect();
-        decide(&held, serial, now)
+        let in_use: Vec<&VerifiedCrl> = crls.iter().flatten().map(Arc::as_ref).collect();
+        decide(&in_use, facts, now)
     }
 
     /// Checks whether a current CRL is in use, so that lookups can be decided.
     pub fn is_ready(&self, now: SystemTime) -> bool {
-        self.crls().iter().any(|crl| !crl.is_expired_at(now))
+        self.crls()
+            .iter()
+            .any(|crl| !crl.is_delta() && !crl.is_expired_at(now))
     }
 
     /// Replaces the CRL held for the source at `source_index`.

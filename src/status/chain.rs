@@ -12,7 +12,10 @@
 
 use std::time::SystemTime;
 
-use super::decide::{CertStatus, Decision, UnknownReason, decide};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::name::Name;
+
+use super::decide::{CertStatus, CertificateFacts, Decision, UnknownReason, decide};
 use crate::crl::{CrlError, DecodedCrl, VerifiedCrl, VerifyOptions};
 use crate::x509::time::format_rfc3339;
 use crate::x509::{ParsedCertificate, names_match};
@@ -107,7 +110,7 @@ impl<'a> ChainCheck<'a> {
 
         let anchor = path[path.len() - 1];
         for pair in path.windows(2) {
-            let decision = self.decide_certificate(pair[0], pair[1], anchor, 0);
+            let decision = self.decide_certificate(pair[0], pair[1], anchor, 0, None);
             report.results.push(CertificateResult {
                 certificate: pair[0].clone(),
                 decision,
@@ -193,23 +196,40 @@ impl<'a> ChainCheck<'a> {
         false
     }
 
-    /// Decides the status of `certificate` from the CRLs of `issuer`.
+    /// Decides the status of `certificate`, issued by `issuer`, from the CRLs of its issuer and
+    /// of any CRL issuer its distribution points name (indirect CRLs).
+    ///
+    /// `signer_in_question` is set while the status of a CRL signer is being decided: a CRL
+    /// that this signer signed may then cover the signer itself, as an indirect CRL covering
+    /// its own issuer does, without asking again whether the signer is trusted.
     fn decide_certificate(
         &self,
         certificate: &ParsedCertificate,
         issuer: &ParsedCertificate,
         anchor: &ParsedCertificate,
         signer_depth: usize,
+        signer_in_question: Option<&ParsedCertificate>,
     ) -> Decision {
+        let crl_issuer_names: Vec<&Name> = certificate
+            .crl_distribution_points()
+            .iter()
+            .flat_map(|point| point.crl_issuer.iter().flatten())
+            .filter_map(|name| match name {
+                GeneralName::DirectoryName(name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        let is_candidate = |crl: &&DecodedCrl| {
+            names_match(crl.issuer(), issuer.subject())
+                || crl_issuer_names
+                    .iter()
+                    .any(|name| names_match(crl.issuer(), name))
+        };
+
         let mut verified: Vec<VerifiedCrl> = Vec::new();
         let mut first_error: Option<UnknownReason> = None;
-
-        let candidates = self
-            .crls
-            .iter()
-            .filter(|crl| names_match(crl.issuer(), issuer.subject()));
-        for crl in candidates {
-            match self.verify_crl(crl, issuer, anchor, signer_depth) {
+        for crl in self.crls.iter().filter(is_candidate) {
+            match self.verify_crl(crl, issuer, anchor, signer_depth, signer_in_question) {
                 Ok(crl) => verified.push(crl),
                 Err(reason) => {
                     first_error.get_or_insert(reason);
@@ -217,8 +237,15 @@ impl<'a> ChainCheck<'a> {
             }
         }
 
-        let held: Vec<&VerifiedCrl> = verified.iter().collect();
-        match (decide(&held, &certificate.serial(), self.at()), first_error) {
+        let serial = certificate.serial();
+        let facts = CertificateFacts {
+            serial: &serial,
+            issuer: certificate.issuer(),
+            is_ca: Some(certificate.is_ca()),
+            distribution_points: certificate.crl_distribution_points(),
+        };
+        let usable: Vec<&VerifiedCrl> = verified.iter().collect();
+        match (decide(&usable, &facts, self.at()), first_error) {
             // Name the rejected CRL rather than only "no CRL", so the cause is visible.
             (Decision::Unknown(reason), Some(error)) if reason.code == "no_crl" => {
                 Decision::Unknown(error)
@@ -227,37 +254,56 @@ impl<'a> ChainCheck<'a> {
         }
     }
 
-    /// Verifies `crl` as a CRL of `issuer`, signed by the issuer or by a separate CRL signer.
+    /// Verifies `crl`, signed by the certificate issuer itself or by another certificate for
+    /// the CRL issuer's name: a separate CRL signer of the same CA, or the issuer of an
+    /// indirect CRL. Such a certificate must chain to `anchor` and must not be revoked.
     fn verify_crl(
         &self,
         crl: &DecodedCrl,
         issuer: &ParsedCertificate,
         anchor: &ParsedCertificate,
         signer_depth: usize,
+        signer_in_question: Option<&ParsedCertificate>,
     ) -> Result<VerifiedCrl, UnknownReason> {
-        let by_issuer = crl.verify(issuer, issuer, &self.options);
-        let error = match by_issuer {
-            Ok(verified) => return Ok(verified),
-            Err(error) => error,
-        };
-        let signer_problem = matches!(
-            error,
-            CrlError::Signature { .. }
-                | CrlError::AuthorityKeyIdMismatch { .. }
-                | CrlError::SignerLacksCrlSign { .. }
-        );
-        if !signer_problem || signer_depth >= MAX_SIGNER_DEPTH {
-            return Err(UnknownReason::new(error.reason_code(), error.to_string()));
+        let mut last_error = None;
+        if names_match(crl.issuer(), issuer.subject()) {
+            match crl.verify(issuer, issuer, &self.options) {
+                Ok(verified) => return Ok(verified),
+                Err(error) => {
+                    let signer_problem = matches!(
+                        error,
+                        CrlError::Signature { .. }
+                            | CrlError::AuthorityKeyIdMismatch { .. }
+                            | CrlError::SignerLacksCrlSign { .. }
+                    );
+                    if !signer_problem {
+                        return Err(UnknownReason::new(error.reason_code(), error.to_string()));
+                    }
+                    last_error = Some(UnknownReason::new(error.reason_code(), error.to_string()));
+                }
+            }
+        }
+        if signer_depth >= MAX_SIGNER_DEPTH {
+            return Err(last_error.unwrap_or_else(|| no_signer(crl)));
         }
 
-        let separate_signers = self.pool.iter().filter(|signer| {
+        let other_signers = self.pool.iter().filter(|signer| {
             signer.fingerprint() != issuer.fingerprint()
-                && names_match(signer.subject(), issuer.subject())
+                && names_match(signer.subject(), crl.issuer())
         });
-        for signer in separate_signers {
-            let Ok(verified) = crl.verify(issuer, signer, &self.options) else {
-                continue;
+        for signer in other_signers {
+            let verified = match crl.verify(signer, signer, &self.options) {
+                Ok(verified) => verified,
+                Err(error) => {
+                    last_error = Some(UnknownReason::new(error.reason_code(), error.to_string()));
+                    continue;
+                }
             };
+            let in_question = signer_in_question
+                .is_some_and(|in_question| in_question.fingerprint() == signer.fingerprint());
+            if in_question {
+                return Ok(verified);
+            }
             return match self.signer_is_trusted(signer, anchor, signer_depth) {
                 Ok(()) => Ok(verified),
                 Err(problem) => Err(UnknownReason::new(
@@ -270,7 +316,7 @@ impl<'a> ChainCheck<'a> {
                 )),
             };
         }
-        Err(UnknownReason::new(error.reason_code(), error.to_string()))
+        Err(last_error.unwrap_or_else(|| no_signer(crl)))
     }
 
     /// Checks that a separate CRL signer chains to `anchor` and that neither it nor any CA on
@@ -285,7 +331,8 @@ impl<'a> ChainCheck<'a> {
             .build_path(signer, Some(anchor))
             .map_err(|error| error.to_string())?;
         for pair in path.windows(2) {
-            let decision = self.decide_certificate(pair[0], pair[1], anchor, signer_depth + 1);
+            let decision =
+                self.decide_certificate(pair[0], pair[1], anchor, signer_depth + 1, Some(signer));
             match decision {
                 Decision::Good { .. } => {}
                 Decision::Revoked { .. } => {
@@ -302,6 +349,18 @@ impl<'a> ChainCheck<'a> {
         }
         Ok(())
     }
+}
+
+fn no_signer(crl: &DecodedCrl) -> UnknownReason {
+    UnknownReason::new(
+        "crl_signer_invalid",
+        format!(
+            "CRL from {} is issued by \"{}\", and no certificate given for that name verifies \
+             its signature; add the CRL issuer's certificate with --ca",
+            crl.origin(),
+            crl.issuer()
+        ),
+    )
 }
 
 fn not_valid(certificate: &ParsedCertificate, at: SystemTime) -> PathError {

@@ -8,5 +8,5 @@ mod refresh;
 
 pub use authority::{Authorities, Authority, AuthorityError, SourceStatus};
 pub use chain::{CertificateResult, ChainCheck, ChainReport, PathError};
-pub use decide::{CertStatus, Decision, UnknownReason, decide};
+pub use decide::{CertStatus, CertificateFacts, Decision, UnknownReason, decide};
 pub use refresh::{RefreshOutcome, Refresher};

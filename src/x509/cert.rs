@@ -5,8 +5,9 @@ use std::time::SystemTime;
 
 use der::Decode;
 use x509_cert::Certificate;
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, KeyUsage, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, KeyUsage, SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 
@@ -46,6 +47,7 @@ pub struct ParsedCertificate {
     key_usage: Option<KeyUsage>,
     subject_key_id: Option<Vec<u8>>,
     authority_key_id: Option<Vec<u8>>,
+    crl_distribution_points: Vec<DistributionPoint>,
 }
 
 impl ParsedCertificate {
@@ -66,6 +68,7 @@ impl ParsedCertificate {
             key_usage: None,
             subject_key_id: None,
             authority_key_id: None,
+            crl_distribution_points: Vec::new(),
         };
         parsed.read_extensions()?;
         Ok(parsed)
@@ -105,6 +108,10 @@ impl ParsedCertificate {
                 const_oid::db::rfc5280::ID_CE_AUTHORITY_KEY_IDENTIFIER => {
                     let aki = AuthorityKeyIdentifier::from_der(value).map_err(malformed)?;
                     self.authority_key_id = aki.key_identifier.map(|id| id.as_bytes().to_vec());
+                }
+                const_oid::db::rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS => {
+                    let points = CrlDistributionPoints::from_der(value).map_err(malformed)?;
+                    self.crl_distribution_points = points.0;
                 }
                 _ => {}
             }
@@ -181,6 +188,11 @@ impl ParsedCertificate {
 
     pub fn authority_key_id(&self) -> Option<&[u8]> {
         self.authority_key_id.as_deref()
+    }
+
+    /// Returns the CRL distribution points extension's entries; empty when it is absent.
+    pub fn crl_distribution_points(&self) -> &[DistributionPoint] {
+        &self.crl_distribution_points
     }
 
     /// Checks whether the subject and issuer names match (RFC 5280 section 7.1).
