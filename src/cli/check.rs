@@ -160,10 +160,9 @@ async fn check(args: &CheckArgs) -> Result<ChainReport, Failure> {
     let check = ChainCheck {
         pool: &pool,
         crls: &crls,
-        options: VerifyOptions {
-            now: at,
-            clock_skew,
-        },
+        // NOTE: allow_sha1 and max_age_without_next_update are per-CA settings of the service;
+        // the one-shot check always applies the strict defaults.
+        options: VerifyOptions::at(at, clock_skew),
     };
     Ok(check.check(&target))
 }

@@ -3,12 +3,16 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::CaConfig;
-use super::reader::{Entry, Problems, TableReader};
+use super::reader::{Entry, MinDuration, Problems, TableReader};
 use crate::source::Source;
 
 const MAX_ID_CHARS: usize = 64;
+/// Upper bound for `max_age_without_next_update`: a CRL older than a month is not a current
+/// view of revocations, whatever the CA's schedule.
+const MAX_AGE_WITHOUT_NEXT_UPDATE: Duration = Duration::from_secs(31 * 24 * 3600);
 const ID_RULE: &str =
     "1 to 64 lowercase letters, digits, '-' or '_', starting with a letter or digit";
 const CA_FIX: &str = "add at least one [[ca]] table with id, certificate and crl";
@@ -52,12 +56,28 @@ fn read_ca(
     let id = read_id(&mut table, first_use_of_id, problems);
     let certificate = read_certificate(&mut table, base_dir, problems);
     let crl = read_crl_sources(&mut table, base_dir, problems);
+    let allow_sha1 = table
+        .optional("allow_sha1")
+        .and_then(|entry| entry.boolean(problems, "write allow_sha1 = true or allow_sha1 = false"))
+        .unwrap_or(false);
+    let max_age_without_next_update =
+        table
+            .optional("max_age_without_next_update")
+            .and_then(|entry| {
+                entry.duration(
+                    problems,
+                    MinDuration::GreaterThanZero,
+                    MAX_AGE_WITHOUT_NEXT_UPDATE,
+                )
+            });
     table.reject_unknown_keys(problems);
 
     Some(CaConfig {
         id: id?,
         certificate: certificate?,
         crl: crl?,
+        allow_sha1,
+        max_age_without_next_update,
     })
 }
 

@@ -74,6 +74,12 @@ pub struct CaConfig {
     pub certificate: PathBuf,
     /// Locations of the CA's CRLs (`crl`), at least one and without duplicates.
     pub crl: Vec<Source>,
+    /// Whether CRLs signed with SHA-1 are accepted (`allow_sha1`, default false). SHA-1
+    /// signatures can be forged by chosen-prefix collisions, so this is for legacy CAs only.
+    pub allow_sha1: bool,
+    /// How long a CRL without nextUpdate stays usable after its thisUpdate
+    /// (`max_age_without_next_update`). Unset, such a CRL is rejected.
+    pub max_age_without_next_update: Option<Duration>,
 }
 
 impl Config {

@@ -224,6 +224,16 @@ impl<'a> Entry<'a> {
         }
     }
 
+    pub(super) fn boolean(&self, problems: &mut Problems, fix: &str) -> Option<bool> {
+        match self.value {
+            Value::Boolean(value) => Some(*value),
+            _ => {
+                self.report_wrong_type(problems, "a boolean", fix);
+                None
+            }
+        }
+    }
+
     /// Reads a humantime duration string such as "10s" or "1h 30m" that lies between `min`
     /// and `max`, both inclusive.
     pub(super) fn duration(

@@ -98,7 +98,10 @@ pub enum CrlError {
     },
 
     /// The CRL has no nextUpdate, so its end of validity is unknown.
-    #[error("CRL from {origin} has no nextUpdate, so its freshness cannot be judged")]
+    #[error(
+        "CRL from {origin} has no nextUpdate, so its freshness cannot be judged; set \
+         max_age_without_next_update for this CA to accept it for a limited time"
+    )]
     MissingNextUpdate { origin: String },
 
     /// A critical CRL extension revcheck does not implement.

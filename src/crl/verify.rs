@@ -21,12 +21,29 @@ use crate::x509::{ParsedCertificate, Serial, hex, names_match};
 const ID_PE_AUTHORITY_INFO_ACCESS: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
 
-/// The clock against which a CRL is judged.
+/// The clock against which a CRL is judged, and the CA's policy for legacy CRLs.
 #[derive(Clone, Copy, Debug)]
 pub struct VerifyOptions {
     pub now: SystemTime,
     /// How far thisUpdate may lie in the future, for clocks that disagree a little.
     pub clock_skew: Duration,
+    /// Accept SHA-1 signatures.
+    pub allow_sha1: bool,
+    /// Treat a CRL without nextUpdate as valid for this long after its thisUpdate. `None`
+    /// rejects such a CRL.
+    pub max_age_without_next_update: Option<Duration>,
+}
+
+impl VerifyOptions {
+    /// Options with the strict defaults: no SHA-1, nextUpdate required.
+    pub fn at(now: SystemTime, clock_skew: Duration) -> Self {
+        Self {
+            now,
+            clock_skew,
+            allow_sha1: false,
+            max_age_without_next_update: None,
+        }
+    }
 }
 
 /// A CRL whose signature, issuer and dates have been checked. Only [`DecodedCrl::verify`]
@@ -95,7 +112,7 @@ impl DecodedCrl {
             });
         }
 
-        self.check_signature(signer)?;
+        self.check_signature(signer, options)?;
         let (this_update, next_update) = self.check_times(options)?;
 
         // Section 5.2.3: conforming CRL issuers include the CRL number, and revcheck needs it to
@@ -140,7 +157,11 @@ impl DecodedCrl {
         Ok(())
     }
 
-    fn check_signature(&self, signer: &ParsedCertificate) -> Result<(), CrlError> {
+    fn check_signature(
+        &self,
+        signer: &ParsedCertificate,
+        options: &VerifyOptions,
+    ) -> Result<(), CrlError> {
         let list = self.list();
         let signature_error = |error| CrlError::Signature {
             origin: self.origin().to_owned(),
@@ -159,6 +180,9 @@ impl DecodedCrl {
             &list.signature_algorithm,
             self.tbs_bytes(),
             &list.signature,
+            crate::x509::signature::SignaturePolicy {
+                allow_sha1: options.allow_sha1,
+            },
         )
         .map_err(signature_error)
     }
@@ -174,12 +198,16 @@ impl DecodedCrl {
             });
         }
 
-        // NOTE: RFC 5280 makes nextUpdate mandatory for conforming CAs; a CRL without it has
-        // no end of validity, so it is rejected rather than trusted forever.
-        let Some(next_update) = tbs.next_update.map(|time| time.to_system_time()) else {
-            return Err(CrlError::MissingNextUpdate {
-                origin: self.origin().to_owned(),
-            });
+        // RFC 5280 makes nextUpdate mandatory for conforming CAs. A CRL without it has no end
+        // of validity, so it is used only for a configured maximum age after thisUpdate.
+        let next_update = match (tbs.next_update, options.max_age_without_next_update) {
+            (Some(time), _) => time.to_system_time(),
+            (None, Some(max_age)) => this_update + max_age,
+            (None, None) => {
+                return Err(CrlError::MissingNextUpdate {
+                    origin: self.origin().to_owned(),
+                });
+            }
         };
         if options.now > next_update {
             return Err(CrlError::Expired {
@@ -474,10 +502,7 @@ mod tests {
     }
 
     fn options() -> VerifyOptions {
-        VerifyOptions {
-            now: SystemTime::now(),
-            clock_skew: Duration::from_secs(300),
-        }
+        VerifyOptions::at(SystemTime::now(), Duration::from_secs(300))
     }
 
     fn verify(der: &[u8], issuer: &ParsedCertificate) -> Result<VerifiedCrl, CrlError> {

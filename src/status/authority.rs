@@ -68,6 +68,8 @@ pub struct Authority {
     id: String,
     certificate: ParsedCertificate,
     sources: Vec<Source>,
+    allow_sha1: bool,
+    max_age_without_next_update: Option<std::time::Duration>,
     /// One slot per source, replaced as a whole so that lookups never see a half-made update.
     crls: ArcSwap<Vec<Option<Arc<VerifiedCrl>>>>,
     source_statuses: Mutex<Vec<SourceStatus>>,
@@ -81,13 +83,35 @@ impl Authority {
             id,
             certificate,
             sources,
+            allow_sha1: false,
+            max_age_without_next_update: None,
             crls: ArcSwap::from_pointee(slots),
             source_statuses: Mutex::new(statuses),
         }
     }
 
+    /// Applies the CA's policy for legacy CRLs: SHA-1 signatures and a missing nextUpdate.
+    #[must_use]
+    pub fn with_legacy_policy(
+        mut self,
+        allow_sha1: bool,
+        max_age_without_next_update: Option<std::time::Duration>,
+    ) -> Self {
+        self.allow_sha1 = allow_sha1;
+        self.max_age_without_next_update = max_age_without_next_update;
+        self
+    }
+
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    pub fn allow_sha1(&self) -> bool {
+        self.allow_sha1
+    }
+
+    pub fn max_age_without_next_update(&self) -> Option<std::time::Duration> {
+        self.max_age_without_next_update
     }
 
     pub fn certificate(&self) -> &ParsedCertificate {
@@ -200,11 +224,10 @@ impl Authorities {
         let mut errors = Vec::new();
         for ca in &config.cas {
             match load_ca_certificate(&ca.id, &ca.certificate) {
-                Ok(certificate) => list.push(Arc::new(Authority::new(
-                    ca.id.clone(),
-                    certificate,
-                    ca.crl.clone(),
-                ))),
+                Ok(certificate) => list.push(Arc::new(
+                    Authority::new(ca.id.clone(), certificate, ca.crl.clone())
+                        .with_legacy_policy(ca.allow_sha1, ca.max_age_without_next_update),
+                )),
                 Err(error) => errors.push(error),
             }
         }

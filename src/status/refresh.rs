@@ -162,7 +162,12 @@ fn verify_body(
     now: SystemTime,
     clock_skew: Duration,
 ) -> Result<VerifiedCrl, CrlError> {
-    let options = VerifyOptions { now, clock_skew };
+    let options = VerifyOptions {
+        now,
+        clock_skew,
+        allow_sha1: authority.allow_sha1(),
+        max_age_without_next_update: authority.max_age_without_next_update(),
+    };
     let mut newest: Option<VerifiedCrl> = None;
     let mut first_error = None;
 

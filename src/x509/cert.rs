@@ -14,7 +14,7 @@ use x509_cert::name::Name;
 use super::encoding::{self, EncodingError};
 use super::name::names_match;
 use super::serial::Serial;
-use super::signature::{SignatureError, verify_signature};
+use super::signature::{SignatureError, SignaturePolicy, verify_signature};
 
 /// Errors from decoding a certificate.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -213,6 +213,7 @@ impl ParsedCertificate {
             outer,
             &self.der[self.tbs.clone()],
             &self.certificate.signature,
+            SignaturePolicy::default(),
         )
     }
 

@@ -45,6 +45,13 @@ pub enum SignatureError {
     #[error("unsupported RSASSA-PSS parameters: {detail}")]
     UnsupportedPssParameters { detail: String },
 
+    /// A SHA-1 signature, which is refused unless the CA's configuration allows it.
+    #[error(
+        "signature uses SHA-1 ({oid}), which is rejected because SHA-1 collisions can be forged; \
+         set allow_sha1 = true for this CA only if it cannot sign with SHA-256"
+    )]
+    Sha1NotAllowed { oid: ObjectIdentifier },
+
     /// The algorithm outside the signed part differs from the one inside it, which RFC 5280
     /// forbids (sections 4.1.1.2 and 5.1.1.2).
     #[error("signature algorithm outside the signed part differs from the one inside it")]
@@ -85,6 +92,17 @@ struct RsaPublicKey<'a> {
 }
 
 const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+const SHA_1_WITH_RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
+const ECDSA_WITH_SHA_1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.1");
+
+/// Which legacy algorithms a verification accepts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignaturePolicy {
+    /// Accept sha1WithRSAEncryption. ECDSA with SHA-1 stays unsupported because ring has no
+    /// verifier for it.
+    pub allow_sha1: bool,
+}
 const ID_MGF1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
 
 /// The kinds of subject public key revcheck verifies with.
@@ -118,6 +136,7 @@ pub fn verify_signature(
     algorithm: &AlgorithmIdentifierOwned,
     message: &[u8],
     signature: &der::asn1::BitString,
+    policy: SignaturePolicy,
 ) -> Result<(), SignatureError> {
     let key_kind = key_kind(signer)?;
     let key_bytes =
@@ -131,7 +150,7 @@ pub fn verify_signature(
         .as_bytes()
         .ok_or(SignatureError::SignatureNotOctetAligned)?;
 
-    let verifier = select_algorithm(algorithm, key_kind)?;
+    let verifier = select_algorithm(algorithm, key_kind, policy)?;
     if key_kind == KeyKind::Rsa {
         check_rsa_key_size(key_bytes)?;
     }
@@ -168,6 +187,7 @@ fn key_kind(spki: &SubjectPublicKeyInfoOwned) -> Result<KeyKind, SignatureError>
 fn select_algorithm(
     algorithm: &AlgorithmIdentifierOwned,
     key_kind: KeyKind,
+    policy: SignaturePolicy,
 ) -> Result<&'static dyn VerificationAlgorithm, SignatureError> {
     let oid = algorithm.oid;
     let mismatch = || SignatureError::KeyMismatch {
@@ -191,6 +211,18 @@ fn select_algorithm(
                 rfc5912::SHA_384_WITH_RSA_ENCRYPTION => &ring_signature::RSA_PKCS1_2048_8192_SHA384,
                 _ => &ring_signature::RSA_PKCS1_2048_8192_SHA512,
             }
+        }
+        SHA_1_WITH_RSA_ENCRYPTION | ECDSA_WITH_SHA_1 if !policy.allow_sha1 => {
+            return Err(SignatureError::Sha1NotAllowed { oid });
+        }
+        SHA_1_WITH_RSA_ENCRYPTION => {
+            if key_kind != KeyKind::Rsa {
+                return Err(mismatch());
+            }
+            if !parameters_absent_or_null(algorithm) {
+                return Err(SignatureError::UnsupportedAlgorithm { oid });
+            }
+            &ring_signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
         }
         rfc5912::ID_RSASSA_PSS => {
             if key_kind != KeyKind::Rsa {
@@ -395,11 +427,23 @@ mod tests {
         signature: &BitString,
     ) {
         assert_eq!(
-            verify_signature(spki, algorithm, MESSAGE, signature),
+            verify_signature(
+                spki,
+                algorithm,
+                MESSAGE,
+                signature,
+                SignaturePolicy::default()
+            ),
             Ok(())
         );
         assert_eq!(
-            verify_signature(spki, algorithm, b"other bytes", signature),
+            verify_signature(
+                spki,
+                algorithm,
+                b"other bytes",
+                signature,
+                SignaturePolicy::default()
+            ),
             Err(SignatureError::Invalid)
         );
     }
@@ -448,12 +492,24 @@ mod tests {
             pss_parameters(rfc5912::ID_SHA_256, 20),
         );
         assert!(matches!(
-            verify_signature(&spki, &wrong_salt, MESSAGE, &signature),
+            verify_signature(
+                &spki,
+                &wrong_salt,
+                MESSAGE,
+                &signature,
+                SignaturePolicy::default()
+            ),
             Err(SignatureError::UnsupportedPssParameters { .. })
         ));
         let defaults = algorithm(rfc5912::ID_RSASSA_PSS, None);
         assert!(matches!(
-            verify_signature(&spki, &defaults, MESSAGE, &signature),
+            verify_signature(
+                &spki,
+                &defaults,
+                MESSAGE,
+                &signature,
+                SignaturePolicy::default()
+            ),
             Err(SignatureError::UnsupportedPssParameters { .. })
         ));
     }
@@ -495,7 +551,7 @@ mod tests {
     }
 
     #[test]
-    fn sha1_and_unknown_algorithms_unsupported() {
+    fn sha1_only_when_allowed_md5_never() {
         let (spki, signature) = key_and_signature(
             &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
             &["dgst", "-sha1", "-sign", "key.pem"],
@@ -506,13 +562,20 @@ mod tests {
                 &spki,
                 &algorithm(sha1_with_rsa, null()),
                 MESSAGE,
-                &signature
+                &signature,
+                SignaturePolicy::default()
             ),
             Err(SignatureError::UnsupportedAlgorithm { oid: sha1_with_rsa })
         );
         let md5_with_rsa = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.4");
         assert_eq!(
-            verify_signature(&spki, &algorithm(md5_with_rsa, null()), MESSAGE, &signature),
+            verify_signature(
+                &spki,
+                &algorithm(md5_with_rsa, null()),
+                MESSAGE,
+                &signature,
+                SignaturePolicy { allow_sha1: true }
+            ),
             Err(SignatureError::UnsupportedAlgorithm { oid: md5_with_rsa })
         );
     }
@@ -528,7 +591,8 @@ mod tests {
                 &spki,
                 &algorithm(rfc5912::ECDSA_WITH_SHA_256, None),
                 MESSAGE,
-                &signature
+                &signature,
+                SignaturePolicy::default()
             ),
             Err(SignatureError::UnsupportedKey { .. })
         ));
@@ -542,7 +606,8 @@ mod tests {
                 &spki,
                 &algorithm(rfc5912::SHA_256_WITH_RSA_ENCRYPTION, null()),
                 MESSAGE,
-                &signature
+                &signature,
+                SignaturePolicy::default()
             ),
             Err(SignatureError::RsaKeyTooShort { bits: 1024 })
         );
@@ -559,12 +624,19 @@ mod tests {
                 &spki,
                 &algorithm(rfc5912::SHA_256_WITH_RSA_ENCRYPTION, null()),
                 MESSAGE,
-                &signature
+                &signature,
+                SignaturePolicy::default()
             ),
             Err(SignatureError::KeyMismatch { .. })
         ));
         assert!(matches!(
-            verify_signature(&spki, &algorithm(ID_ED25519, None), MESSAGE, &signature),
+            verify_signature(
+                &spki,
+                &algorithm(ID_ED25519, None),
+                MESSAGE,
+                &signature,
+                SignaturePolicy::default()
+            ),
             Err(SignatureError::KeyMismatch { .. })
         ));
     }
