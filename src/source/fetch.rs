@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio::io::AsyncReadExt;
+
 use super::Source;
 
 /// Why a source body could not be obtained.
@@ -138,14 +140,29 @@ impl Fetcher {
             source_name: source.to_string(),
             error,
         };
+        let too_large = || FetchError::TooLarge {
+            source_name: source.to_string(),
+            limit: self.limits.max_size,
+        };
+
         let metadata = tokio::fs::metadata(path).await.map_err(file_error)?;
         if metadata.len() > self.limits.max_size {
-            return Err(FetchError::TooLarge {
-                source_name: source.to_string(),
-                limit: self.limits.max_size,
-            });
+            return Err(too_large());
         }
-        tokio::fs::read(path).await.map_err(file_error)
+
+        // The length in the metadata does not bound the read, because a file can grow after it
+        // was checked and a FIFO or a device such as /dev/zero reports 0. Reading at most one
+        // byte past the limit detects both without buffering more.
+        let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+        let mut body = Vec::new();
+        file.take(self.limits.max_size.saturating_add(1))
+            .read_to_end(&mut body)
+            .await
+            .map_err(file_error)?;
+        if body.len() as u64 > self.limits.max_size {
+            return Err(too_large());
+        }
+        Ok(body)
     }
 }
 
@@ -163,9 +180,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::OpenOptions;
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpListener, TcpStream};
-    use std::path::Path;
+    use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex, PoisonError, mpsc};
     use std::thread::JoinHandle;
@@ -556,5 +574,77 @@ mod tests {
             }
             _ => panic!("expected a File error, got {}", describe(&result)),
         }
+    }
+
+    /// A writer of a named pipe (FIFO) on its own thread. Dropping it releases a writer still
+    /// waiting for a reader, and joins the thread.
+    struct FifoWriter {
+        path: PathBuf,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl FifoWriter {
+        /// Creates a FIFO at `path` with `mkfifo` and starts a thread that writes `body` into
+        /// it once a reader opens it, then closes it.
+        fn start(path: &Path, body: Vec<u8>) -> FifoWriter {
+            let status = std::process::Command::new("mkfifo")
+                .arg(path)
+                .status()
+                .expect("mkfifo runs");
+            assert!(
+                status.success(),
+                "mkfifo {} failed: {status}",
+                path.display()
+            );
+
+            let writer_path = path.to_owned();
+            let thread = std::thread::spawn(move || {
+                // Opening for writing blocks until a reader opens the FIFO.
+                if let Ok(mut fifo) = OpenOptions::new().write(true).open(&writer_path) {
+                    // A reader that stops at the limit closes its end early, so the write may
+                    // fail with a broken pipe.
+                    let _ = fifo.write_all(&body);
+                }
+            });
+            FifoWriter {
+                path: path.to_owned(),
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for FifoWriter {
+        fn drop(&mut self) {
+            // On Linux, opening a FIFO for reading and writing does not block, and it counts
+            // as a reader, so a writer still blocked in open() continues.
+            let release = OpenOptions::new().read(true).write(true).open(&self.path);
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+            drop(release);
+        }
+    }
+
+    /// A FIFO reports a length of 0 in its metadata, so the limit must hold while reading, as
+    /// it must for a file that grows after its metadata was read.
+    #[tokio::test]
+    async fn fifo_over_limit() {
+        let dir = tempfile::tempdir().expect("temporary directory is created");
+        let path = dir.path().join("crl.fifo");
+        let _writer = FifoWriter::start(&path, vec![0x30; 2048]);
+
+        let result = fetcher().fetch(&file_source(&path)).await;
+
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::TooLarge {
+                    limit: MAX_SIZE,
+                    ..
+                })
+            ),
+            "expected TooLarge, got {}",
+            describe(&result)
+        );
     }
 }
