@@ -33,10 +33,13 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     let authorities = match Authorities::from_config(&config) {
         Ok(authorities) => Arc::new(authorities),
         Err(errors) => {
+            let count = match errors.len() {
+                1 => "1 problem".to_owned(),
+                count => format!("{count} problems"),
+            };
             eprintln!(
-                "revcheck: invalid configuration in {} ({} problems):",
-                config.path.display(),
-                errors.len()
+                "revcheck: invalid configuration in {} ({count}):",
+                config.path.display()
             );
             for error in errors {
                 eprintln!("  {error}");

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use tokio::io::AsyncReadExt;
+
 use super::Source;
 
 /// Errors from fetching a source body.
@@ -138,14 +140,29 @@ impl Fetcher {
             source_name: source.to_string(),
             error,
         };
+        let too_large = || FetchError::TooLarge {
+            source_name: source.to_string(),
+            limit: self.limits.max_size,
+        };
+
         let metadata = tokio::fs::metadata(path).await.map_err(file_error)?;
         if metadata.len() > self.limits.max_size {
-            return Err(FetchError::TooLarge {
-                source_name: source.to_string(),
-                limit: self.limits.max_size,
-            });
+            return Err(too_large());
         }
-        tokio::fs::read(path).await.map_err(file_error)
+
+        // The length in the metadata does not bound the read, because a file can grow after it
+        // was checked and a FIFO or a device such as /dev/zero reports 0. Reading at most one
+        // byte past the limit detects both without buffering more.
+        let file = tokio::fs::File::open(path).await.map_err(file_error)?;
+        let mut body = Vec::new();
+        file.take(self.limits.max_size.saturating_add(1))
+            .read_to_end(&mut body)
+            .await
+            .map_err(file_error)?;
+        if body.len() as u64 > self.limits.max_size {
+            return Err(too_large());
+        }
+        Ok(body)
     }
 }
 
@@ -159,4 +176,475 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         cause = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::OpenOptions;
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, PoisonError, mpsc};
+    use std::thread::JoinHandle;
+
+    use super::*;
+
+    const MAX_SIZE: u64 = 1024;
+
+    /// Short so that the timeout tests finish quickly. The tests assert the error kind, never
+    /// the elapsed time.
+    const TIMEOUT: Duration = Duration::from_millis(300);
+
+    fn fetcher() -> Fetcher {
+        Fetcher::new(FetchLimits {
+            timeout: TIMEOUT,
+            max_size: MAX_SIZE,
+        })
+        .expect("HTTP client is built")
+    }
+
+    /// Describes a fetch result without printing a whole body.
+    fn describe(result: &Result<Vec<u8>, FetchError>) -> String {
+        match result {
+            Ok(body) => format!("Ok({} bytes)", body.len()),
+            Err(error) => format!("Err({error:?})"),
+        }
+    }
+
+    /// Raw bytes that the test server sends after reading a request head.
+    enum Reply {
+        /// Sends these bytes and closes the connection.
+        Complete(Vec<u8>),
+        /// Sends these bytes and keeps the connection open, without sending more, until the
+        /// server stops.
+        Stall(Vec<u8>),
+    }
+
+    /// An HTTP server on 127.0.0.1 that sends the same raw reply to every request. It serves
+    /// one connection at a time and stops, closing every connection, when dropped.
+    struct TestServer {
+        address: SocketAddr,
+        request_lines: Arc<Mutex<Vec<String>>>,
+        stopping: Arc<AtomicBool>,
+        /// Dropped to release a stalled reply.
+        release: Option<mpsc::Sender<()>>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl TestServer {
+        fn start(reply: Reply) -> TestServer {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+            let address = listener.local_addr().expect("local address");
+            let request_lines = Arc::new(Mutex::new(Vec::new()));
+            let stopping = Arc::new(AtomicBool::new(false));
+            let (release, released) = mpsc::channel::<()>();
+
+            let thread = {
+                let request_lines = Arc::clone(&request_lines);
+                let stopping = Arc::clone(&stopping);
+                std::thread::spawn(move || {
+                    for stream in listener.incoming() {
+                        if stopping.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let Ok(mut stream) = stream else { continue };
+                        let request_line = read_request_head(&mut stream);
+                        request_lines
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(request_line);
+
+                        // Write errors are ignored because a client that rejects a body early
+                        // closes the connection while the server is still writing.
+                        match &reply {
+                            Reply::Complete(bytes) => {
+                                let _ = stream.write_all(bytes);
+                            }
+                            Reply::Stall(bytes) => {
+                                let _ = stream.write_all(bytes);
+                                let _ = stream.flush();
+                                // Returns once the sender is dropped, when the server stops.
+                                let _ = released.recv();
+                            }
+                        }
+                    }
+                })
+            };
+
+            TestServer {
+                address,
+                request_lines,
+                stopping,
+                release: Some(release),
+                thread: Some(thread),
+            }
+        }
+
+        fn url(&self, path: &str) -> String {
+            format!("http://{}{path}", self.address)
+        }
+
+        fn source(&self, path: &str) -> Source {
+            Source::Http(url::Url::parse(&self.url(path)).expect("test URL parses"))
+        }
+
+        /// Returns the request line of every request received so far.
+        fn request_lines(&self) -> Vec<String> {
+            self.request_lines
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+        }
+    }
+
+    impl Drop for TestServer {
+        fn drop(&mut self) {
+            self.stopping.store(true, Ordering::SeqCst);
+            drop(self.release.take());
+            // A connection wakes the accept loop, which then reads `stopping` and returns.
+            let _ = TcpStream::connect(self.address);
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    /// Reads up to the blank line that ends a request head and returns the request line.
+    fn read_request_head(stream: &mut TcpStream) -> String {
+        let mut head = Vec::new();
+        let mut byte = [0_u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => break,
+            }
+        }
+        let text = String::from_utf8_lossy(&head);
+        text.lines().next().unwrap_or_default().to_owned()
+    }
+
+    fn response_with_length(status_line: &str, body: &[u8]) -> Vec<u8> {
+        let mut response = format!(
+            "HTTP/1.1 {status_line}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        response.extend_from_slice(body);
+        response
+    }
+
+    #[tokio::test]
+    async fn http_200_returns_exact_body() {
+        let body: Vec<u8> = (0..=255_u8).cycle().take(1000).collect();
+        let server = TestServer::start(Reply::Complete(response_with_length("200 OK", &body)));
+
+        let result = fetcher().fetch(&server.source("/ca.crl")).await;
+
+        match result {
+            Ok(fetched) => assert!(
+                fetched == body,
+                "body differs: fetched {} bytes, served {} bytes",
+                fetched.len(),
+                body.len()
+            ),
+            Err(error) => panic!("fetch failed: {error}"),
+        }
+        assert_eq!(server.request_lines(), ["GET /ca.crl HTTP/1.1"]);
+    }
+
+    #[tokio::test]
+    async fn http_body_at_limit_accepted() {
+        let body = vec![0x30; 1024];
+        let server = TestServer::start(Reply::Complete(response_with_length("200 OK", &body)));
+
+        let result = fetcher().fetch(&server.source("/ca.crl")).await;
+
+        let fetched_length = result.as_ref().map(Vec::len).ok();
+        assert_eq!(fetched_length, Some(1024), "result: {}", describe(&result));
+    }
+
+    #[tokio::test]
+    async fn http_content_length_over_limit() {
+        let body = vec![0x30; 4096];
+        let server = TestServer::start(Reply::Complete(response_with_length("200 OK", &body)));
+        let url = server.url("/big.crl");
+
+        let result = fetcher().fetch(&server.source("/big.crl")).await;
+
+        match &result {
+            Err(FetchError::TooLarge { source_name, limit }) => {
+                assert_eq!(source_name, &url);
+                assert_eq!(*limit, MAX_SIZE);
+            }
+            _ => panic!("expected TooLarge, got {}", describe(&result)),
+        }
+    }
+
+    /// A server may stream a body without Content-Length, so the limit must also hold while
+    /// reading. The chunked encoding here splits 4096 bytes into chunks of 512.
+    #[tokio::test]
+    async fn http_chunked_body_over_limit() {
+        let mut response =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+        for _ in 0..8 {
+            response.extend_from_slice(b"200\r\n");
+            response.extend_from_slice(&[0x30; 512]);
+            response.extend_from_slice(b"\r\n");
+        }
+        response.extend_from_slice(b"0\r\n\r\n");
+        let server = TestServer::start(Reply::Complete(response));
+
+        let result = fetcher().fetch(&server.source("/big.crl")).await;
+
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::TooLarge {
+                    limit: MAX_SIZE,
+                    ..
+                })
+            ),
+            "expected TooLarge, got {}",
+            describe(&result)
+        );
+    }
+
+    /// An HTTP/1.0 body without Content-Length ends when the server closes the connection.
+    #[tokio::test]
+    async fn http_close_delimited_body_over_limit() {
+        let mut response =
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/pkix-crl\r\n\r\n".to_vec();
+        response.extend_from_slice(&[0x30; 4096]);
+        let server = TestServer::start(Reply::Complete(response));
+
+        let result = fetcher().fetch(&server.source("/big.crl")).await;
+
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::TooLarge {
+                    limit: MAX_SIZE,
+                    ..
+                })
+            ),
+            "expected TooLarge, got {}",
+            describe(&result)
+        );
+    }
+
+    #[tokio::test]
+    async fn http_404_is_status_error() {
+        let server = TestServer::start(Reply::Complete(response_with_length(
+            "404 Not Found",
+            b"not found",
+        )));
+        let url = server.url("/missing.crl");
+
+        let result = fetcher().fetch(&server.source("/missing.crl")).await;
+
+        match &result {
+            Err(
+                error @ FetchError::Status {
+                    source_name,
+                    status,
+                },
+            ) => {
+                assert_eq!(*status, 404);
+                assert_eq!(source_name, &url);
+                let message = error.to_string();
+                assert!(message.contains("404"), "message: {message}");
+            }
+            _ => panic!("expected Status 404, got {}", describe(&result)),
+        }
+    }
+
+    /// Following a redirect could fetch from a host that is not configured, so a 3xx is an
+    /// error.
+    #[tokio::test]
+    async fn http_redirect_not_followed() {
+        // A relative Location points back at the same server, which records every request.
+        let response = b"HTTP/1.1 302 Found\r\nLocation: /elsewhere.crl\r\nContent-Length: 0\r\n\
+                         Connection: close\r\n\r\n";
+        let server = TestServer::start(Reply::Complete(response.to_vec()));
+
+        let result = fetcher().fetch(&server.source("/moved.crl")).await;
+
+        assert!(
+            matches!(result, Err(FetchError::Status { status: 302, .. })),
+            "expected Status 302, got {}",
+            describe(&result)
+        );
+        assert_eq!(server.request_lines(), ["GET /moved.crl HTTP/1.1"]);
+    }
+
+    /// The server sends the head and part of the body, then nothing more.
+    #[tokio::test]
+    async fn http_stalled_body_times_out() {
+        let mut response =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n".to_vec();
+        response.extend_from_slice(&[0x30; 10]);
+        let server = TestServer::start(Reply::Stall(response));
+        let url = server.url("/slow.crl");
+
+        let result = fetcher().fetch(&server.source("/slow.crl")).await;
+
+        match &result {
+            Err(FetchError::Timeout {
+                source_name,
+                timeout,
+            }) => {
+                assert_eq!(source_name, &url);
+                assert_eq!(*timeout, TIMEOUT);
+            }
+            _ => panic!("expected Timeout, got {}", describe(&result)),
+        }
+    }
+
+    /// The server reads the request and never responds.
+    #[tokio::test]
+    async fn http_no_response_times_out() {
+        let server = TestServer::start(Reply::Stall(Vec::new()));
+
+        let result = fetcher().fetch(&server.source("/silent.crl")).await;
+
+        assert!(
+            matches!(result, Err(FetchError::Timeout { .. })),
+            "expected Timeout, got {}",
+            describe(&result)
+        );
+    }
+
+    fn file_source(path: &Path) -> Source {
+        Source::File(path.to_owned())
+    }
+
+    #[tokio::test]
+    async fn file_returns_exact_bytes() {
+        let dir = tempfile::tempdir().expect("temporary directory is created");
+        let path = dir.path().join("ca.crl");
+        let body: Vec<u8> = (0..=255_u8).cycle().take(1024).collect();
+        std::fs::write(&path, &body).expect("CRL file is written");
+
+        let result = fetcher().fetch(&file_source(&path)).await;
+
+        match result {
+            Ok(fetched) => assert!(fetched == body, "file body differs from what was written"),
+            Err(error) => panic!("reading {} failed: {error}", path.display()),
+        }
+    }
+
+    #[tokio::test]
+    async fn file_over_limit() {
+        let dir = tempfile::tempdir().expect("temporary directory is created");
+        let path = dir.path().join("big.crl");
+        std::fs::write(&path, vec![0x30; 4096]).expect("CRL file is written");
+
+        let result = fetcher().fetch(&file_source(&path)).await;
+
+        match &result {
+            Err(FetchError::TooLarge { source_name, limit }) => {
+                assert_eq!(source_name, &format!("file:{}", path.display()));
+                assert_eq!(*limit, MAX_SIZE);
+            }
+            _ => panic!("expected TooLarge, got {}", describe(&result)),
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_file_names_path() {
+        let dir = tempfile::tempdir().expect("temporary directory is created");
+        let path = dir.path().join("missing.crl");
+
+        let result = fetcher().fetch(&file_source(&path)).await;
+
+        match &result {
+            Err(
+                error @ FetchError::File {
+                    error: io_error, ..
+                },
+            ) => {
+                assert_eq!(io_error.kind(), std::io::ErrorKind::NotFound);
+                let message = error.to_string();
+                assert!(
+                    message.contains(&path.display().to_string()),
+                    "message does not name {}: {message}",
+                    path.display()
+                );
+            }
+            _ => panic!("expected a File error, got {}", describe(&result)),
+        }
+    }
+
+    /// A writer of a named pipe (FIFO) on its own thread. Dropping it releases a writer still
+    /// waiting for a reader, and joins the thread.
+    struct FifoWriter {
+        path: PathBuf,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl FifoWriter {
+        /// Creates a FIFO at `path` with `mkfifo` and starts a thread that writes `body` into
+        /// it once a reader opens it, then closes it.
+        fn start(path: &Path, body: Vec<u8>) -> FifoWriter {
+            let status = std::process::Command::new("mkfifo")
+                .arg(path)
+                .status()
+                .expect("mkfifo runs");
+            assert!(
+                status.success(),
+                "mkfifo {} failed: {status}",
+                path.display()
+            );
+
+            let writer_path = path.to_owned();
+            let thread = std::thread::spawn(move || {
+                // Opening for writing blocks until a reader opens the FIFO.
+                if let Ok(mut fifo) = OpenOptions::new().write(true).open(&writer_path) {
+                    // A reader that stops at the limit closes its end early, so the write may
+                    // fail with a broken pipe.
+                    let _ = fifo.write_all(&body);
+                }
+            });
+            FifoWriter {
+                path: path.to_owned(),
+                thread: Some(thread),
+            }
+        }
+    }
+
+    impl Drop for FifoWriter {
+        fn drop(&mut self) {
+            // On Linux, opening a FIFO for reading and writing does not block, and it counts
+            // as a reader, so a writer still blocked in open() continues.
+            let release = OpenOptions::new().read(true).write(true).open(&self.path);
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+            drop(release);
+        }
+    }
+
+    /// A FIFO reports a length of 0 in its metadata, so the limit must hold while reading, as
+    /// it must for a file that grows after its metadata was read.
+    #[tokio::test]
+    async fn fifo_over_limit() {
+        let dir = tempfile::tempdir().expect("temporary directory is created");
+        let path = dir.path().join("crl.fifo");
+        let _writer = FifoWriter::start(&path, vec![0x30; 2048]);
+
+        let result = fetcher().fetch(&file_source(&path)).await;
+
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::TooLarge {
+                    limit: MAX_SIZE,
+                    ..
+                })
+            ),
+            "expected TooLarge, got {}",
+            describe(&result)
+        );
+    }
 }

@@ -1,0 +1,110 @@
+//! Running `revcheck` and `openssl` as child processes for the command-line tests.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REVCHECK: &str = env!("CARGO_BIN_EXE_revcheck");
+
+/// Upper bound on one process run. It turns a hang (for example `serve` starting up instead of
+/// rejecting its configuration) into a test failure. It is not a speed check.
+const HANG_LIMIT: Duration = Duration::from_secs(60);
+
+/// Proxy variables that reqwest reads. They are removed so that the child connects directly to
+/// the 127.0.0.1 test servers.
+const PROXY_VARIABLES: [&str; 6] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Exit status and output of a finished process.
+#[derive(Debug)]
+pub struct RunOutput {
+    /// `None` when a signal ended the process.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// Formats the exit status and both streams for assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "exit status {:?}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A child process that is killed and reaped when dropped, so that a failed assertion or a hang
+/// leaves no process behind.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        // kill fails when the process has already exited, and wait then returns the status
+        // collected earlier. Neither case needs handling.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `program` with `args` in `working_dir` and waits for it to exit, at most `HANG_LIMIT`.
+///
+/// Output goes to files rather than pipes, so a process that writes a lot cannot block on a full
+/// pipe while this function waits.
+pub fn run<S: AsRef<OsStr>>(program: &str, working_dir: &Path, args: &[S]) -> RunOutput {
+    let capture_dir = tempfile::tempdir().expect("temporary directory is created");
+    let stdout_path = capture_dir.path().join("stdout");
+    let stderr_path = capture_dir.path().join("stderr");
+    let stdout = File::create(&stdout_path).expect("stdout capture file is created");
+    let stderr = File::create(&stderr_path).expect("stderr capture file is created");
+
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .current_dir(working_dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    for variable in PROXY_VARIABLES {
+        command.env_remove(variable);
+    }
+    let description = format!("{command:?}");
+    let mut child = ChildGuard(
+        command
+            .spawn()
+            .unwrap_or_else(|error| panic!("{description} cannot start: {error}")),
+    );
+
+    let started = Instant::now();
+    let status = loop {
+        match child.0.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(error) => panic!("waiting for {description} failed: {error}"),
+        }
+        assert!(
+            started.elapsed() < HANG_LIMIT,
+            "{description} was still running after {HANG_LIMIT:?} and was killed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+
+    RunOutput {
+        code: status.code(),
+        stdout: std::fs::read_to_string(&stdout_path).expect("stdout capture is read"),
+        stderr: std::fs::read_to_string(&stderr_path).expect("stderr capture is read"),
+    }
+}
+
+/// Returns `path` as `&str`. Every path that the tests create is UTF-8.
+pub fn path_text(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
