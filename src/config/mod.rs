@@ -396,12 +396,40 @@ crl = ["file:crl/demo.crl"]
     }
 
     #[test]
+    fn allow_sha1_must_be_boolean() {
+        let text = format!("{DEMO_CA}allow_sha1 = \"yes\"\n");
+
+        assert_eq!(
+            problems(&text),
+            [
+                "ca[0].allow_sha1 = \"yes\": expected a boolean, found a string; write \
+              allow_sha1 = true or allow_sha1 = false"
+            ]
+        );
+    }
+
+    #[test]
+    fn max_age_without_next_update_bounded() {
+        let text = format!("{DEMO_CA}max_age_without_next_update = \"60d\"\n");
+
+        let problems = problems(&text);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("ca[0].max_age_without_next_update = \"60d\": "),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn unknown_ca_key_listed() {
         let text = format!("{DEMO_CA}name = \"Demo CA\"\n");
 
         assert_eq!(
             problems(&text),
-            ["ca[0].name: unknown key; allowed keys here are id, certificate, crl"]
+            [
+                "ca[0].name: unknown key; allowed keys here are id, certificate, crl, allow_sha1, \
+             max_age_without_next_update"
+            ]
         );
     }
 

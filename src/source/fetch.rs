@@ -57,6 +57,8 @@ impl Fetcher {
     pub fn new(limits: FetchLimits) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // Proxy variables are ignored so that a fetch goes only to the configured host.
+            .no_proxy()
             .timeout(limits.timeout)
             .connect_timeout(limits.timeout)
             .user_agent(concat!("revcheck/", env!("CARGO_PKG_VERSION")))

@@ -565,7 +565,17 @@ mod tests {
                 &signature,
                 SignaturePolicy::default()
             ),
-            Err(SignatureError::UnsupportedAlgorithm { oid: sha1_with_rsa })
+            Err(SignatureError::Sha1NotAllowed { oid: sha1_with_rsa })
+        );
+        assert_eq!(
+            verify_signature(
+                &spki,
+                &algorithm(sha1_with_rsa, null()),
+                MESSAGE,
+                &signature,
+                SignaturePolicy { allow_sha1: true }
+            ),
+            Ok(())
         );
         let md5_with_rsa = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.4");
         assert_eq!(
