@@ -8,6 +8,7 @@ use x509_cert::crl::CertificateList;
 use x509_cert::name::Name;
 
 use super::CrlError;
+use super::time_check::{self, TimeProblem};
 use crate::x509::encoding;
 
 /// A CRL as received: decoded, but with nothing checked. It cannot answer a status lookup.
@@ -29,8 +30,33 @@ impl DecodedCrl {
             origin: origin.to_owned(),
             error,
         };
-        let list = CertificateList::from_der(der).map_err(decode_error)?;
+        let time_error = |problem: TimeProblem| CrlError::InvalidTime {
+            origin: origin.to_owned(),
+            field: problem.field,
+            value: problem.value,
+            rule: problem.rule,
+        };
+
+        let list = match CertificateList::from_der(der) {
+            Ok(list) => list,
+            Err(error) => {
+                return Err(match time_check::diagnose(der) {
+                    Some(problem) => time_error(problem),
+                    None => decode_error(error),
+                });
+            }
+        };
         let tbs = encoding::signed_part_range(der).map_err(decode_error)?;
+
+        let tbs_list = &list.tbs_cert_list;
+        time_check::check_decoded("thisUpdate", &tbs_list.this_update).map_err(time_error)?;
+        if let Some(next_update) = &tbs_list.next_update {
+            time_check::check_decoded("nextUpdate", next_update).map_err(time_error)?;
+        }
+        for (position, entry) in tbs_list.revoked_certificates.iter().flatten().enumerate() {
+            let field = format!("revocationDate of entry {}", position + 1);
+            time_check::check_decoded(&field, &entry.revocation_date).map_err(time_error)?;
+        }
         Ok(Self {
             origin: origin.to_owned(),
             der: der.into(),
@@ -73,5 +99,80 @@ impl DecodedCrl {
 
     pub(super) fn der(&self) -> &Arc<[u8]> {
         &self.der
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use der::asn1::AnyRef;
+    use der::{Encode, Tag};
+
+    use super::*;
+    use crate::fixtures::{CrlBuilder, CrlEntry, TestCa};
+
+    const ORIGIN: &str = "file:/var/lib/revcheck/ca.crl";
+
+    /// Rebuilds `der` with the element at `position` of tbsCertList replaced by a time of the
+    /// given tag and text. The signature no longer matches, which does not matter because
+    /// decoding fails first.
+    fn replace_tbs_element(der: &[u8], position: usize, tag: Tag, text: &str) -> Vec<u8> {
+        let outer: Vec<AnyRef<'_>> = Vec::from_der(der).expect("CRL is a SEQUENCE");
+        let mut tbs: Vec<AnyRef<'_>> = outer[0].decode_as().expect("tbsCertList is a SEQUENCE");
+        tbs[position] = AnyRef::new(tag, text.as_bytes()).expect("time fits");
+        let tbs_der = tbs.to_der().expect("tbsCertList encodes");
+        let mut rebuilt = outer.clone();
+        rebuilt[0] = AnyRef::try_from(tbs_der.as_slice()).expect("tbsCertList is one TLV");
+        rebuilt.to_der().expect("CRL encodes")
+    }
+
+    fn crl_der() -> Vec<u8> {
+        let ca = TestCa::root("Time CA").expect("test CA");
+        CrlBuilder::new()
+            .crl_number(1)
+            .entry(CrlEntry::new(&[0x01], crate::fixtures::not_before()))
+            .build(&ca)
+            .expect("CRL builds")
+    }
+
+    fn invalid_time(der: &[u8]) -> (String, String) {
+        match DecodedCrl::from_der(der, ORIGIN) {
+            Err(CrlError::InvalidTime { field, value, .. }) => (field, value),
+            other => panic!("expected InvalidTime, got {other:?}"),
+        }
+    }
+
+    // tbsCertList positions: 0 version, 1 signature, 2 issuer, 3 thisUpdate, 4 nextUpdate,
+    // 5 revokedCertificates.
+    #[test]
+    fn time_with_offset_rejected() {
+        let der = replace_tbs_element(&crl_der(), 3, Tag::UtcTime, "250101000000+0100");
+        let (field, value) = invalid_time(&der);
+        assert_eq!(field, "thisUpdate");
+        assert_eq!(value, "250101000000+0100");
+    }
+
+    #[test]
+    fn time_with_fraction_rejected() {
+        let der = replace_tbs_element(&crl_der(), 4, Tag::GeneralizedTime, "21991231235959.5Z");
+        let (field, value) = invalid_time(&der);
+        assert_eq!(field, "nextUpdate");
+        assert_eq!(value, "21991231235959.5Z");
+    }
+
+    #[test]
+    fn generalized_time_before_2050_rejected() {
+        let der = replace_tbs_element(&crl_der(), 3, Tag::GeneralizedTime, "20250101000000Z");
+        let error = DecodedCrl::from_der(&der, ORIGIN).expect_err("GeneralizedTime in 2025");
+        let CrlError::InvalidTime { field, rule, .. } = &error else {
+            panic!("expected InvalidTime, got {error:?}");
+        };
+        assert_eq!(field, "thisUpdate");
+        assert!(rule.contains("UTCTime"), "{rule}");
+        assert!(error.to_string().contains(ORIGIN), "{error}");
+    }
+
+    #[test]
+    fn valid_times_decode() {
+        assert!(DecodedCrl::from_der(&crl_der(), ORIGIN).is_ok());
     }
 }

@@ -23,6 +23,15 @@ pub enum CrlError {
     #[error("CRL from {origin} cannot be decoded: {error}")]
     Decode { origin: String, error: der::Error },
 
+    /// A time field breaks the encoding rules of RFC 5280 section 5.1.2.4.
+    #[error("CRL from {origin} has an invalid {field} \"{value}\": {rule}")]
+    InvalidTime {
+        origin: String,
+        field: String,
+        value: String,
+        rule: &'static str,
+    },
+
     /// A CRL or CRL entry extension revcheck reads is malformed or repeated.
     #[error("CRL from {origin} has a malformed {oid} extension: {detail}")]
     MalformedExtension {
@@ -138,9 +147,10 @@ impl CrlError {
     /// Returns a short, stable reason code for JSON bodies and metrics labels.
     pub fn reason_code(&self) -> &'static str {
         match self {
-            Self::Encoding { .. } | Self::Decode { .. } | Self::MalformedExtension { .. } => {
-                "crl_malformed"
-            }
+            Self::Encoding { .. }
+            | Self::Decode { .. }
+            | Self::InvalidTime { .. }
+            | Self::MalformedExtension { .. } => "crl_malformed",
             Self::IssuerMismatch { .. } => "crl_issuer_mismatch",
             Self::SignerNameMismatch { .. }
             | Self::SignerLacksCrlSign { .. }

@@ -10,6 +10,7 @@ mod error;
 mod index;
 mod number;
 mod scope;
+mod time_check;
 mod verify;
 
 pub use decode::DecodedCrl;
