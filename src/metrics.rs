@@ -11,6 +11,7 @@ pub struct Metrics {
     pub crl_entries: IntGaugeVec,
     pub crl_next_update: GaugeVec,
     pub crl_fetches: IntCounterVec,
+    pub crl_number_regressions: IntCounterVec,
     pub lookups: IntCounterVec,
 }
 
@@ -64,6 +65,14 @@ impl Metrics {
             ),
             &["ca", "outcome"],
         )?;
+        let crl_number_regressions = IntCounterVec::new(
+            Opts::new(
+                "revcheck_crl_number_regressions_total",
+                "CRLs rejected per CA because their CRL number was lower than one already \
+                 accepted (a replayed or rolled-back CRL)",
+            ),
+            &["ca"],
+        )?;
         let lookups = IntCounterVec::new(
             Opts::new(
                 "revcheck_lookups_total",
@@ -76,6 +85,7 @@ impl Metrics {
         registry.register(Box::new(crl_entries.clone()))?;
         registry.register(Box::new(crl_next_update.clone()))?;
         registry.register(Box::new(crl_fetches.clone()))?;
+        registry.register(Box::new(crl_number_regressions.clone()))?;
         registry.register(Box::new(lookups.clone()))?;
 
         Ok(Self {
@@ -84,6 +94,7 @@ impl Metrics {
             crl_entries,
             crl_next_update,
             crl_fetches,
+            crl_number_regressions,
             lookups,
         })
     }

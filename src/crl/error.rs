@@ -138,6 +138,18 @@ pub enum CrlError {
     )]
     CertificateIssuerInDirectCrl { origin: String, serial: Serial },
 
+    /// A CRL whose number is lower than one already accepted for the same CA and scope, which is
+    /// what a replayed old CRL looks like (RFC 5280 section 5.2.3: numbers increase).
+    #[error(
+        "CRL from {origin} has CRL number {number}, lower than {highest} already accepted for \
+         this CA and scope; the older CRL is rejected"
+    )]
+    CrlNumberRegressed {
+        origin: String,
+        number: String,
+        highest: String,
+    },
+
     /// No cRLNumber extension (RFC 5280 section 5.2.3 makes it mandatory).
     #[error("CRL from {origin} has no cRLNumber extension; conforming CAs include one")]
     MissingCrlNumber { origin: String },
@@ -165,6 +177,7 @@ impl CrlError {
             Self::CertificateIssuerInDirectCrl { .. } | Self::MissingCrlNumber { .. } => {
                 "crl_malformed"
             }
+            Self::CrlNumberRegressed { .. } => "crl_number_regressed",
         }
     }
 }

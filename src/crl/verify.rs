@@ -901,4 +901,41 @@ mod tests {
         let der = builder().build(&intermediate).expect("CRL builds");
         assert!(verify(&der, &parsed).is_ok());
     }
+
+    #[test]
+    fn printable_issuer_matches_utf8_subject() {
+        use der::asn1::{Any, PrintableStringRef};
+        use der::{Encode, Tag, Tagged};
+
+        let (ca, parsed) = make_ca("Mixed Encoding CA");
+        let mut issuer = parsed.subject().clone();
+        for rdn in &mut issuer.0 {
+            let attributes: Vec<_> = rdn
+                .0
+                .iter()
+                .map(|attribute| {
+                    let mut attribute = attribute.clone();
+                    if attribute.value.tag() == Tag::Utf8String {
+                        let text = std::str::from_utf8(attribute.value.value()).expect("UTF-8");
+                        let printable = PrintableStringRef::new(text).expect("printable text");
+                        attribute.value = Any::encode_from(&printable).expect("encodes");
+                    }
+                    attribute
+                })
+                .collect();
+            rdn.0 = der::asn1::SetOfVec::try_from(attributes).expect("distinct attributes");
+        }
+        let issuer_der = issuer.to_der().expect("name encodes");
+        assert_ne!(
+            issuer_der,
+            ca.subject_der(),
+            "the encodings must differ for this test"
+        );
+
+        let der = builder()
+            .issuer_der(&issuer_der)
+            .build(&ca)
+            .expect("CRL builds");
+        assert!(verify(&der, &parsed).is_ok());
+    }
 }

@@ -8,9 +8,11 @@ use arc_swap::ArcSwap;
 
 use super::decide::{CertificateFacts, Decision, decide};
 use crate::config::Config;
-use crate::crl::VerifiedCrl;
+use std::cmp::Ordering;
+
+use crate::crl::{CrlError, CrlScope, VerifiedCrl, compare_crl_numbers};
 use crate::source::Source;
-use crate::x509::{CertificateError, ParsedCertificate, Serial, names_match};
+use crate::x509::{CertificateError, ParsedCertificate, Serial, hex, names_match};
 
 /// A CA certificate from the configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +75,15 @@ pub struct Authority {
     /// One slot per source, replaced as a whole so that lookups never see a half-made update.
     crls: ArcSwap<Vec<Option<Arc<VerifiedCrl>>>>,
     source_statuses: Mutex<Vec<SourceStatus>>,
+    /// The highest CRL number accepted per scope (complete or delta, and issuing distribution
+    /// point), so that an older CRL is never accepted after a newer one.
+    highest_crl_numbers: Mutex<Vec<(CrlKind, Vec<u8>)>>,
 }
+
+/// What CRL numbers are compared within: RFC 5280 section 5.2.3 numbers CRLs per scope, and
+/// complete and delta CRLs share one sequence, but the delta flag keeps a complete CRL from
+/// being refused after a delta with a higher number.
+type CrlKind = (bool, CrlScope);
 
 impl Authority {
     pub fn new(id: String, certificate: ParsedCertificate, sources: Vec<Source>) -> Self {
@@ -87,6 +97,7 @@ impl Authority {
             max_age_without_next_update: None,
             crls: ArcSwap::from_pointee(slots),
             source_statuses: Mutex::new(statuses),
+            highest_crl_numbers: Mutex::new(Vec::new()),
         }
     }
 
@@ -169,8 +180,15 @@ impl Authority {
             .any(|crl| !crl.is_delta() && !crl.is_expired_at(now))
     }
 
-    /// Replaces the CRL held for the source at `source_index`.
-    pub fn store_crl(&self, source_index: usize, crl: &Arc<VerifiedCrl>, at: SystemTime) {
+    /// Replaces the CRL held for the source at `source_index`, unless its CRL number is lower
+    /// than one already accepted for the same scope.
+    pub fn store_crl(
+        &self,
+        source_index: usize,
+        crl: &Arc<VerifiedCrl>,
+        at: SystemTime,
+    ) -> Result<(), CrlError> {
+        self.accept_crl_number(crl)?;
         self.crls.rcu(|slots| {
             let mut slots = Vec::clone(slots);
             if let Some(slot) = slots.get_mut(source_index) {
@@ -183,6 +201,29 @@ impl Authority {
             status.last_success = Some(at);
             status.last_error = None;
         });
+        Ok(())
+    }
+
+    fn accept_crl_number(&self, crl: &VerifiedCrl) -> Result<(), CrlError> {
+        let kind: CrlKind = (crl.is_delta(), crl.scope().clone());
+        let mut highest = self
+            .highest_crl_numbers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match highest.iter_mut().find(|(known, _)| *known == kind) {
+            Some((_, number)) => {
+                if compare_crl_numbers(crl.crl_number(), number) == Ordering::Less {
+                    return Err(CrlError::CrlNumberRegressed {
+                        origin: crl.origin().to_owned(),
+                        number: hex::encode(crl.crl_number()),
+                        highest: hex::encode(number),
+                    });
+                }
+                *number = crl.crl_number().to_vec();
+            }
+            None => highest.push((kind, crl.crl_number().to_vec())),
+        }
+        Ok(())
     }
 
     /// Records a failed fetch or verification. The CRL already held stays in use.
@@ -294,4 +335,47 @@ fn load_ca_certificate(id: &str, path: &PathBuf) -> Result<ParsedCertificate, Au
         });
     }
     Ok(certificate)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::crl::{DecodedCrl, VerifyOptions};
+    use crate::fixtures::{CrlBuilder, TestCa};
+
+    #[test]
+    fn lower_crl_number_rejected() {
+        let ca = TestCa::root("Numbered CA").expect("test CA");
+        let parsed = ParsedCertificate::from_der(ca.cert_der()).expect("CA decodes");
+        let options = VerifyOptions::at(SystemTime::now(), Duration::from_secs(300));
+        let crl_with_number = |number: u64| {
+            let der = CrlBuilder::new()
+                .crl_number(number)
+                .build(&ca)
+                .expect("CRL builds");
+            let crl = DecodedCrl::from_der(&der, "test")
+                .expect("decodes")
+                .verify(&parsed, &parsed, &options)
+                .expect("verifies");
+            Arc::new(crl)
+        };
+        let authority = Authority::new("numbered".to_owned(), parsed.clone(), Vec::new());
+        let now = SystemTime::now();
+
+        assert!(authority.store_crl(0, &crl_with_number(5), now).is_ok());
+        assert!(
+            authority.store_crl(0, &crl_with_number(5), now).is_ok(),
+            "same CRL again"
+        );
+        let error = authority
+            .store_crl(0, &crl_with_number(4), now)
+            .expect_err("CRL number 4 after 5");
+        assert!(
+            matches!(error, CrlError::CrlNumberRegressed { .. }),
+            "{error:?}"
+        );
+        assert!(authority.store_crl(0, &crl_with_number(6), now).is_ok());
+    }
 }

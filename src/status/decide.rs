@@ -332,3 +332,185 @@ fn general_names_match(left: &GeneralName, right: &GeneralName) -> bool {
         _ => left == right,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::crl::{DecodedCrl, VerifyOptions};
+    use crate::fixtures::{CrlBuilder, CrlEntry, RawExtension, TestCa};
+    use crate::x509::ParsedCertificate;
+
+    struct Setup {
+        ca: TestCa,
+        parsed: ParsedCertificate,
+    }
+
+    impl Setup {
+        fn new() -> Self {
+            let ca = TestCa::root("Scope CA").expect("test CA");
+            let parsed = ParsedCertificate::from_der(ca.cert_der()).expect("CA decodes");
+            Self { ca, parsed }
+        }
+
+        fn crl(&self, builder: CrlBuilder) -> VerifiedCrl {
+            let der = builder.build(&self.ca).expect("CRL builds");
+            DecodedCrl::from_der(&der, "test")
+                .expect("decodes")
+                .verify(&self.parsed, &self.parsed, &options())
+                .expect("verifies")
+        }
+    }
+
+    fn options() -> VerifyOptions {
+        VerifyOptions::at(SystemTime::now(), Duration::from_secs(300))
+    }
+
+    fn idp(value_der: Vec<u8>) -> RawExtension {
+        RawExtension {
+            oid: const_oid::db::rfc5280::ID_CE_ISSUING_DISTRIBUTION_POINT,
+            critical: true,
+            value_der,
+        }
+    }
+
+    fn decide_for(
+        crls: &[&VerifiedCrl],
+        setup: &Setup,
+        serial: &[u8],
+        is_ca: Option<bool>,
+    ) -> Decision {
+        let serial = Serial::from_der_content(serial);
+        let facts = CertificateFacts {
+            serial: &serial,
+            issuer: setup.parsed.subject(),
+            is_ca,
+            distribution_points: &[],
+        };
+        decide(crls, &facts, SystemTime::now())
+    }
+
+    #[test]
+    fn full_crl_decides_good_and_revoked() {
+        let setup = Setup::new();
+        let crl = setup.crl(
+            CrlBuilder::new()
+                .crl_number(1)
+                .entry(CrlEntry::new(&[0x05], SystemTime::UNIX_EPOCH)),
+        );
+        let revoked = decide_for(&[&crl], &setup, &[0x05], None);
+        assert_eq!(revoked.status(), CertStatus::Revoked);
+        let good = decide_for(&[&crl], &setup, &[0x06], None);
+        assert_eq!(good.status(), CertStatus::Good);
+    }
+
+    #[test]
+    fn only_user_certs_skips_ca_certificate() {
+        let setup = Setup::new();
+        // IssuingDistributionPoint { onlyContainsUserCerts [1] TRUE }
+        let crl = setup.crl(
+            CrlBuilder::new()
+                .crl_number(1)
+                .extension(idp(vec![0x30, 0x03, 0x81, 0x01, 0xff])),
+        );
+
+        let for_ca = decide_for(&[&crl], &setup, &[0x07], Some(true));
+        assert!(
+            matches!(&for_ca, Decision::Unknown(reason) if reason.code == "out_of_scope"),
+            "{for_ca:?}"
+        );
+        let for_user = decide_for(&[&crl], &setup, &[0x07], Some(false));
+        assert_eq!(for_user.status(), CertStatus::Good);
+        let serial_only = decide_for(&[&crl], &setup, &[0x07], None);
+        assert_eq!(serial_only.status(), CertStatus::Unknown);
+    }
+
+    #[test]
+    fn only_ca_certs_skips_user_certificate() {
+        let setup = Setup::new();
+        // IssuingDistributionPoint { onlyContainsCACerts [2] TRUE }
+        let crl = setup.crl(
+            CrlBuilder::new()
+                .crl_number(1)
+                .extension(idp(vec![0x30, 0x03, 0x82, 0x01, 0xff])),
+        );
+
+        assert_eq!(
+            decide_for(&[&crl], &setup, &[0x07], Some(false)).status(),
+            CertStatus::Unknown
+        );
+        assert_eq!(
+            decide_for(&[&crl], &setup, &[0x07], Some(true)).status(),
+            CertStatus::Good
+        );
+    }
+
+    #[test]
+    fn reason_partitions_combine() {
+        let setup = Setup::new();
+        // onlySomeReasons [3] { keyCompromise, cACompromise }: bits 1 and 2.
+        let compromise = setup.crl(
+            CrlBuilder::new()
+                .crl_number(1)
+                .extension(idp(vec![0x30, 0x04, 0x83, 0x02, 0x05, 0x60])),
+        );
+        // onlySomeReasons [3] { bits 3 to 8 }: every other reason.
+        let others = setup.crl(
+            CrlBuilder::new()
+                .crl_number(1)
+                .extension(idp(vec![0x30, 0x05, 0x83, 0x03, 0x07, 0x1f, 0x80]))
+                .entry(CrlEntry::new(&[0x09], SystemTime::UNIX_EPOCH)),
+        );
+
+        let one_partition = decide_for(&[&compromise], &setup, &[0x08], None);
+        assert!(
+            matches!(&one_partition, Decision::Unknown(reason) if reason.code == "out_of_scope"),
+            "{one_partition:?}"
+        );
+        let both = decide_for(&[&compromise, &others], &setup, &[0x08], None);
+        assert_eq!(both.status(), CertStatus::Good);
+        let listed = decide_for(&[&compromise, &others], &setup, &[0x09], None);
+        assert_eq!(listed.status(), CertStatus::Revoked);
+    }
+
+    #[test]
+    fn delta_crl_revokes_and_removes() {
+        let setup = Setup::new();
+        let hold = CrlEntry::new(&[0x0a], SystemTime::UNIX_EPOCH)
+            .reason(rcgen::RevocationReason::CertificateHold);
+        let base = setup.crl(CrlBuilder::new().crl_number(1).entry(hold));
+        let delta_indicator = RawExtension {
+            oid: const_oid::db::rfc5280::ID_CE_DELTA_CRL_INDICATOR,
+            critical: true,
+            value_der: vec![0x02, 0x01, 0x01],
+        };
+        let delta = setup.crl(
+            CrlBuilder::new()
+                .crl_number(2)
+                .extension(delta_indicator)
+                .entry(
+                    CrlEntry::new(&[0x0a], SystemTime::UNIX_EPOCH)
+                        .reason(rcgen::RevocationReason::RemoveFromCrl),
+                )
+                .entry(CrlEntry::new(&[0x0b], SystemTime::UNIX_EPOCH)),
+        );
+
+        assert_eq!(
+            decide_for(&[&base], &setup, &[0x0a], None).status(),
+            CertStatus::Revoked
+        );
+        assert_eq!(
+            decide_for(&[&base, &delta], &setup, &[0x0a], None).status(),
+            CertStatus::Good
+        );
+        assert_eq!(
+            decide_for(&[&base, &delta], &setup, &[0x0b], None).status(),
+            CertStatus::Revoked
+        );
+        assert_eq!(
+            decide_for(&[&delta], &setup, &[0x0c], None).status(),
+            CertStatus::Unknown
+        );
+    }
+}

@@ -109,19 +109,29 @@ impl Refresher {
         };
 
         let now = SystemTime::now();
-        match verify_body(&body, &source.to_string(), authority, now, self.clock_skew) {
+        let stored = verify_body(&body, &source.to_string(), authority, now, self.clock_skew)
+            .and_then(|crl| {
+                let crl = Arc::new(crl);
+                authority.store_crl(index, &crl, now)?;
+                Ok(crl)
+            });
+        match stored {
             Ok(crl) => {
-                let outcome = RefreshOutcome::Stored {
-                    this_update: crl.this_update(),
-                    entries: crl.entry_count(),
-                };
                 tracing::debug!(ca = authority.id(), source = %source, entries = crl.entry_count(), "CRL verified and stored");
                 self.metrics
                     .count_fetch(authority.id(), FetchOutcome::Success);
-                authority.store_crl(index, &Arc::new(crl), now);
-                outcome
+                RefreshOutcome::Stored {
+                    this_update: crl.this_update(),
+                    entries: crl.entry_count(),
+                }
             }
             Err(error) => {
+                if matches!(error, CrlError::CrlNumberRegressed { .. }) {
+                    self.metrics
+                        .crl_number_regressions
+                        .with_label_values(&[authority.id()])
+                        .inc();
+                }
                 let message = error.to_string();
                 tracing::warn!(ca = authority.id(), source = %source, reason = error.reason_code(), error = %message, "CRL rejected; keeping the CRL already held");
                 self.metrics
