@@ -354,7 +354,7 @@ mod tests {
             Self { ca, parsed }
         }
 
-        fn crl(&self, builder: CrlBuilder) -> VerifiedCrl {
+        fn crl(&self, builder: &CrlBuilder) -> VerifiedCrl {
             let der = builder.build(&self.ca).expect("CRL builds");
             DecodedCrl::from_der(&der, "test")
                 .expect("decodes")
@@ -395,7 +395,7 @@ mod tests {
     fn full_crl_decides_good_and_revoked() {
         let setup = Setup::new();
         let crl = setup.crl(
-            CrlBuilder::new()
+            &CrlBuilder::new()
                 .crl_number(1)
                 .entry(CrlEntry::new(&[0x05], SystemTime::UNIX_EPOCH)),
         );
@@ -410,7 +410,7 @@ mod tests {
         let setup = Setup::new();
         // IssuingDistributionPoint { onlyContainsUserCerts [1] TRUE }
         let crl = setup.crl(
-            CrlBuilder::new()
+            &CrlBuilder::new()
                 .crl_number(1)
                 .extension(idp(vec![0x30, 0x03, 0x81, 0x01, 0xff])),
         );
@@ -431,7 +431,7 @@ mod tests {
         let setup = Setup::new();
         // IssuingDistributionPoint { onlyContainsCACerts [2] TRUE }
         let crl = setup.crl(
-            CrlBuilder::new()
+            &CrlBuilder::new()
                 .crl_number(1)
                 .extension(idp(vec![0x30, 0x03, 0x82, 0x01, 0xff])),
         );
@@ -451,13 +451,13 @@ mod tests {
         let setup = Setup::new();
         // onlySomeReasons [3] { keyCompromise, cACompromise }: bits 1 and 2.
         let compromise = setup.crl(
-            CrlBuilder::new()
+            &CrlBuilder::new()
                 .crl_number(1)
                 .extension(idp(vec![0x30, 0x04, 0x83, 0x02, 0x05, 0x60])),
         );
         // onlySomeReasons [3] { bits 3 to 8 }: every other reason.
         let others = setup.crl(
-            CrlBuilder::new()
+            &CrlBuilder::new()
                 .crl_number(1)
                 .extension(idp(vec![0x30, 0x05, 0x83, 0x03, 0x07, 0x1f, 0x80]))
                 .entry(CrlEntry::new(&[0x09], SystemTime::UNIX_EPOCH)),
@@ -479,14 +479,14 @@ mod tests {
         let setup = Setup::new();
         let hold = CrlEntry::new(&[0x0a], SystemTime::UNIX_EPOCH)
             .reason(rcgen::RevocationReason::CertificateHold);
-        let base = setup.crl(CrlBuilder::new().crl_number(1).entry(hold));
+        let base = setup.crl(&CrlBuilder::new().crl_number(1).entry(hold));
         let delta_indicator = RawExtension {
             oid: const_oid::db::rfc5280::ID_CE_DELTA_CRL_INDICATOR,
             critical: true,
             value_der: vec![0x02, 0x01, 0x01],
         };
         let delta = setup.crl(
-            CrlBuilder::new()
+            &CrlBuilder::new()
                 .crl_number(2)
                 .extension(delta_indicator)
                 .entry(
