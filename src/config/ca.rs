@@ -60,6 +60,8 @@ fn read_ca(
         .optional("allow_sha1")
         .and_then(|entry| entry.boolean(problems, "write allow_sha1 = true or allow_sha1 = false"))
         .unwrap_or(false);
+    let crl_signers = read_crl_signers(&mut table, base_dir, problems);
+    let chain = read_chain(&mut table, base_dir, problems);
     let max_age_without_next_update =
         table
             .optional("max_age_without_next_update")
@@ -78,6 +80,8 @@ fn read_ca(
         crl: crl?,
         allow_sha1,
         max_age_without_next_update,
+        crl_signers,
+        chain,
     })
 }
 
@@ -132,10 +136,21 @@ fn read_certificate(
         problems,
         "add the path of the CA certificate, a PEM or DER file, such as certificate = \"ca.pem\"",
     )?;
-    let written = entry.string(problems, FIX)?;
+    readable_file(&entry, base_dir, problems, FIX)
+}
+
+/// Reads a certificate file path from `entry` and checks that it names a readable file, without parsing
+/// it. `fix` says how to write the value.
+fn readable_file(
+    entry: &Entry<'_>,
+    base_dir: &Path,
+    problems: &mut Problems,
+    fix: &str,
+) -> Option<PathBuf> {
+    let written = entry.string(problems, fix)?;
 
     if written.is_empty() {
-        entry.report(problems, format!("empty path; {FIX}"));
+        entry.report(problems, format!("empty path; {fix}"));
         return None;
     }
     let path = base_dir.join(written);
@@ -143,16 +158,16 @@ fn read_certificate(
     // Checking the metadata before opening keeps a named pipe from blocking the load.
     let problem = match fs::metadata(&path) {
         Ok(metadata) if !metadata.is_file() => {
-            Some(format!("{} is not a file; {FIX}", path.display()))
+            Some(format!("{} is not a file; {fix}", path.display()))
         }
         Ok(_) => fs::File::open(&path).err().map(|error| {
             format!(
-                "cannot read certificate file {} ({error}); {FIX}",
+                "cannot read certificate file {} ({error}); {fix}",
                 path.display()
             )
         }),
         Err(error) => Some(format!(
-            "cannot read certificate file {} ({error}); {FIX}",
+            "cannot read certificate file {} ({error}); {fix}",
             path.display()
         )),
     };
@@ -161,6 +176,39 @@ fn read_certificate(
         return None;
     }
     Some(path)
+}
+
+/// Reads the optional `crl_signers` array: certificate files of separate CRL-signing
+/// certificates for the CA's name.
+fn read_crl_signers(
+    table: &mut TableReader<'_>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Vec<PathBuf> {
+    const FIX: &str = "write a list of certificate files of the CA's separate CRL signers, such \
+                       as crl_signers = [\"crl-signer.pem\"]";
+    let Some(entry) = table.optional("crl_signers") else {
+        return Vec::new();
+    };
+    let Some(items) = entry.array(problems, FIX) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| readable_file(item, base_dir, problems, FIX))
+        .collect()
+}
+
+/// Reads the optional `chain` file: the certificates above the CA up to its trust anchor.
+fn read_chain(
+    table: &mut TableReader<'_>,
+    base_dir: &Path,
+    problems: &mut Problems,
+) -> Option<PathBuf> {
+    const FIX: &str = "write the path of a PEM file with the CA's issuer certificates up to \
+                       the self-signed root, such as chain = \"chain.pem\"";
+    let entry = table.optional("chain")?;
+    readable_file(&entry, base_dir, problems, FIX)
 }
 
 /// Reads the required `crl` array. Sources with problems are reported and left out.

@@ -80,6 +80,12 @@ pub struct CaConfig {
     /// How long a CRL without nextUpdate stays usable after its thisUpdate
     /// (`max_age_without_next_update`). Unset, such a CRL is rejected.
     pub max_age_without_next_update: Option<Duration>,
+    /// Certificate files of separate CRL signers for the CA's name (`crl_signers`): each must
+    /// allow cRLSign and chain to the CA's trust anchor.
+    pub crl_signers: Vec<PathBuf>,
+    /// PEM file with the certificates above the CA up to its self-signed trust anchor
+    /// (`chain`), used to validate the paths of separate CRL signers.
+    pub chain: Option<PathBuf>,
 }
 
 impl Config {
@@ -428,7 +434,7 @@ crl = ["file:crl/demo.crl"]
             problems(&text),
             [
                 "ca[0].name: unknown key; allowed keys here are id, certificate, crl, allow_sha1, \
-             max_age_without_next_update"
+             crl_signers, chain, max_age_without_next_update"
             ]
         );
     }

@@ -60,6 +60,14 @@ pub enum CrlError {
         signer: String,
     },
 
+    /// A separate CRL signer whose own status or path does not check out.
+    #[error("CRL from {origin} is signed by {signer}, which cannot be trusted: {detail}")]
+    SignerUntrusted {
+        origin: String,
+        signer: String,
+        detail: String,
+    },
+
     /// The signing certificate has a key usage extension without cRLSign.
     #[error("CRL from {origin} is signed by {signer}, whose key usage does not allow cRLSign")]
     SignerLacksCrlSign { origin: String, signer: String },
@@ -165,6 +173,7 @@ impl CrlError {
             | Self::MalformedExtension { .. } => "crl_malformed",
             Self::IssuerMismatch { .. } => "crl_issuer_mismatch",
             Self::SignerNameMismatch { .. }
+            | Self::SignerUntrusted { .. }
             | Self::SignerLacksCrlSign { .. }
             | Self::AuthorityKeyIdMismatch { .. } => "crl_signer_invalid",
             Self::Signature { .. } => "crl_signature_invalid",

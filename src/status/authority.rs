@@ -10,7 +10,8 @@ use super::decide::{CertificateFacts, Decision, decide};
 use crate::config::Config;
 use std::cmp::Ordering;
 
-use crate::crl::{CrlError, CrlScope, VerifiedCrl, compare_crl_numbers};
+use super::chain::ChainCheck;
+use crate::crl::{CrlError, CrlScope, VerifiedCrl, VerifyOptions, compare_crl_numbers};
 use crate::source::Source;
 use crate::x509::{CertificateError, ParsedCertificate, Serial, hex, names_match};
 
@@ -43,6 +44,13 @@ pub enum AuthorityError {
         count: usize,
     },
 
+    #[error("ca \"{id}\": CRL signer {} cannot be used: {problem}", path.display())]
+    CrlSigner {
+        id: String,
+        path: PathBuf,
+        problem: String,
+    },
+
     #[error(
         "ca \"{id}\": certificate {} in {} is not a CA certificate (basicConstraints cA is not \
          set); configure the certificate of the CA that issues the client certificates",
@@ -72,6 +80,7 @@ pub struct Authority {
     sources: Vec<Source>,
     allow_sha1: bool,
     max_age_without_next_update: Option<std::time::Duration>,
+    crl_signers: Vec<CrlSigner>,
     /// One slot per source, replaced as a whole so that lookups never see a half-made update.
     crls: ArcSwap<Vec<Option<Arc<VerifiedCrl>>>>,
     source_statuses: Mutex<Vec<SourceStatus>>,
@@ -95,6 +104,7 @@ impl Authority {
             sources,
             allow_sha1: false,
             max_age_without_next_update: None,
+            crl_signers: Vec::new(),
             crls: ArcSwap::from_pointee(slots),
             source_statuses: Mutex::new(statuses),
             highest_crl_numbers: Mutex::new(Vec::new()),
@@ -111,6 +121,17 @@ impl Authority {
         self.allow_sha1 = allow_sha1;
         self.max_age_without_next_update = max_age_without_next_update;
         self
+    }
+
+    /// Adds separate CRL signers whose names, key usage and paths have been checked.
+    #[must_use]
+    pub fn with_crl_signers(mut self, crl_signers: Vec<CrlSigner>) -> Self {
+        self.crl_signers = crl_signers;
+        self
+    }
+
+    pub fn crl_signers(&self) -> &[CrlSigner] {
+        &self.crl_signers
     }
 
     pub fn id(&self) -> &str {
@@ -165,6 +186,27 @@ impl Authority {
             distribution_points: certificate.crl_distribution_points(),
         };
         self.decide(&facts, now)
+    }
+
+    /// Decides the status of `certificate` from the CRLs in use plus `candidate`, a CRL that is
+    /// being verified and may cover its own signer.
+    pub fn decide_certificate_with(
+        &self,
+        certificate: &ParsedCertificate,
+        candidate: &VerifiedCrl,
+        now: SystemTime,
+    ) -> Decision {
+        let serial = certificate.serial();
+        let facts = CertificateFacts {
+            serial: &serial,
+            issuer: certificate.issuer(),
+            is_ca: Some(certificate.is_ca()),
+            distribution_points: certificate.crl_distribution_points(),
+        };
+        let crls = self.crls.load();
+        let mut in_use: Vec<&VerifiedCrl> = crls.iter().flatten().map(Arc::as_ref).collect();
+        in_use.push(candidate);
+        decide(&in_use, &facts, now)
     }
 
     fn decide(&self, facts: &CertificateFacts<'_>, now: SystemTime) -> Decision {
@@ -259,18 +301,35 @@ pub struct Authorities {
 }
 
 impl Authorities {
-    /// Loads each CA certificate named in the configuration.
+    /// Loads each CA certificate named in the configuration, with its separate CRL signers.
     pub fn from_config(config: &Config) -> Result<Self, Vec<AuthorityError>> {
-        let mut list = Vec::new();
+        let mut certificates = Vec::new();
         let mut errors = Vec::new();
         for ca in &config.cas {
             match load_ca_certificate(&ca.id, &ca.certificate) {
-                Ok(certificate) => list.push(Arc::new(
-                    Authority::new(ca.id.clone(), certificate, ca.crl.clone())
-                        .with_legacy_policy(ca.allow_sha1, ca.max_age_without_next_update),
-                )),
+                Ok(certificate) => certificates.push((ca, certificate)),
                 Err(error) => errors.push(error),
             }
+        }
+        let all_ca_certificates: Vec<ParsedCertificate> = certificates
+            .iter()
+            .map(|(_, certificate)| certificate.clone())
+            .collect();
+
+        let mut list = Vec::new();
+        for (ca, certificate) in certificates {
+            let signers = match load_crl_signers(ca, &certificate, &all_ca_certificates) {
+                Ok(signers) => signers,
+                Err(mut signer_errors) => {
+                    errors.append(&mut signer_errors);
+                    continue;
+                }
+            };
+            list.push(Arc::new(
+                Authority::new(ca.id.clone(), certificate, ca.crl.clone())
+                    .with_legacy_policy(ca.allow_sha1, ca.max_age_without_next_update)
+                    .with_crl_signers(signers),
+            ));
         }
         if errors.is_empty() {
             Ok(Self { list })
@@ -306,7 +365,121 @@ impl Authorities {
     }
 }
 
-fn load_ca_certificate(id: &str, path: &PathBuf) -> Result<ParsedCertificate, AuthorityError> {
+/// A separate CRL-signing certificate for a CA's name (RFC 5280 section 6.3.3 (f)), with its
+/// certification path to the CA's trust anchor.
+#[derive(Clone, Debug)]
+pub struct CrlSigner {
+    pub certificate: ParsedCertificate,
+    /// The path from the signer (first) to the trust anchor (last).
+    pub path: Vec<ParsedCertificate>,
+}
+
+/// Loads and checks the `crl_signers` of one CA: the CA's name, cRLSign in the key usage, and
+/// a path to the same trust anchor as the CA certificate, over the CA's `chain` and the
+/// configured CA certificates.
+fn load_crl_signers(
+    ca: &crate::config::CaConfig,
+    ca_certificate: &ParsedCertificate,
+    all_ca_certificates: &[ParsedCertificate],
+) -> Result<Vec<CrlSigner>, Vec<AuthorityError>> {
+    if ca.crl_signers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let signer_error = |path: &PathBuf, problem: String| AuthorityError::CrlSigner {
+        id: ca.id.clone(),
+        path: path.clone(),
+        problem,
+    };
+
+    let mut pool = all_ca_certificates.to_vec();
+    if let Some(chain) = &ca.chain {
+        let bytes = std::fs::read(chain).map_err(|error| {
+            vec![AuthorityError::Read {
+                id: ca.id.clone(),
+                path: chain.clone(),
+                error,
+            }]
+        })?;
+        let chain_certificates = ParsedCertificate::from_pem_or_der(&bytes).map_err(|error| {
+            vec![AuthorityError::Certificate {
+                id: ca.id.clone(),
+                path: chain.clone(),
+                error,
+            }]
+        })?;
+        pool.extend(chain_certificates);
+    }
+
+    let now = SystemTime::now();
+    let paths = ChainCheck {
+        pool: &pool,
+        crls: &[],
+        options: VerifyOptions::at(now, std::time::Duration::ZERO),
+    };
+    let ca_path = paths.build_path(ca_certificate, None).map_err(|error| {
+        vec![signer_error(
+            &ca.certificate,
+            format!("the CA certificate itself has no path to a trust anchor ({error}); add its issuers with `chain`"),
+        )]
+    })?;
+    let anchor = ca_path[ca_path.len() - 1].clone();
+
+    let mut signers = Vec::new();
+    let mut errors = Vec::new();
+    for path in &ca.crl_signers {
+        let certificate = match load_one_certificate(&ca.id, path) {
+            Ok(certificate) => certificate,
+            Err(error) => {
+                errors.push(error);
+                continue;
+            }
+        };
+        if !names_match(certificate.subject(), ca_certificate.subject()) {
+            errors.push(signer_error(
+                path,
+                format!(
+                    "its subject \"{}\" is not the CA's name \"{}\"",
+                    certificate.subject(),
+                    ca_certificate.subject()
+                ),
+            ));
+            continue;
+        }
+        if !certificate
+            .key_usage()
+            .is_some_and(|usage| usage.crl_sign())
+        {
+            errors.push(signer_error(
+                path,
+                "its key usage extension does not allow cRLSign".to_owned(),
+            ));
+            continue;
+        }
+        match paths.build_path(&certificate, Some(&anchor)) {
+            Ok(signer_path) => {
+                let signer_path = signer_path.into_iter().cloned().collect();
+                signers.push(CrlSigner {
+                    certificate: certificate.clone(),
+                    path: signer_path,
+                });
+            }
+            Err(error) => errors.push(signer_error(
+                path,
+                format!(
+                    "no path to the CA's trust anchor \"{}\" ({error}); add the signer's issuers with `chain`",
+                    anchor.subject()
+                ),
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(signers)
+    } else {
+        Err(errors)
+    }
+}
+
+fn load_one_certificate(id: &str, path: &PathBuf) -> Result<ParsedCertificate, AuthorityError> {
     let bytes = std::fs::read(path).map_err(|error| AuthorityError::Read {
         id: id.to_owned(),
         path: path.clone(),
@@ -326,7 +499,11 @@ fn load_ca_certificate(id: &str, path: &PathBuf) -> Result<ParsedCertificate, Au
             count: certificates.len(),
         });
     }
-    let certificate = certificates.remove(0);
+    Ok(certificates.remove(0))
+}
+
+fn load_ca_certificate(id: &str, path: &PathBuf) -> Result<ParsedCertificate, AuthorityError> {
+    let certificate = load_one_certificate(id, path)?;
     if !certificate.is_ca() {
         return Err(AuthorityError::NotCa {
             id: id.to_owned(),

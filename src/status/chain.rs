@@ -128,8 +128,8 @@ impl<'a> ChainCheck<'a> {
     }
 
     /// Builds a path from `target` to a trust anchor (to `required_anchor` when given) by
-    /// depth-first search over the pool.
-    fn build_path<'c>(
+    /// depth-first search over the pool. The path starts with `target` and ends with the anchor.
+    pub fn build_path<'c>(
         &'c self,
         target: &'c ParsedCertificate,
         required_anchor: Option<&ParsedCertificate>,

@@ -6,7 +6,7 @@ mod chain;
 mod decide;
 mod refresh;
 
-pub use authority::{Authorities, Authority, AuthorityError, SourceStatus};
+pub use authority::{Authorities, Authority, AuthorityError, CrlSigner, SourceStatus};
 pub use chain::{CertificateResult, ChainCheck, ChainReport, PathError};
 pub use decide::{CertStatus, CertificateFacts, Decision, UnknownReason, decide};
 pub use refresh::{RefreshOutcome, Refresher};

@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use super::authority::{Authorities, Authority};
+use super::authority::{Authorities, Authority, CrlSigner};
+use super::decide::Decision;
 use crate::crl::{CrlError, DecodedCrl, VerifiedCrl, VerifyOptions};
 use crate::metrics::{FetchOutcome, Metrics};
 use crate::source::{Fetcher, Source};
@@ -49,10 +50,22 @@ impl Refresher {
         }
     }
 
-    /// Refreshes every CA now, the CAs concurrently and each CA's sources in order.
+    /// Refreshes every CA now, the CAs concurrently and each CA's sources in order. CAs with
+    /// separate CRL signers go second, because checking a signer needs the CRLs of its issuer.
     pub async fn refresh_all(self: &Arc<Self>) {
+        for with_signers in [false, true] {
+            self.refresh_group(with_signers).await;
+        }
+        self.update_readiness();
+    }
+
+    async fn refresh_group(self: &Arc<Self>, with_signers: bool) {
         let mut tasks = tokio::task::JoinSet::new();
-        for authority in self.authorities.iter() {
+        let group = self
+            .authorities
+            .iter()
+            .filter(|authority| authority.crl_signers().is_empty() != with_signers);
+        for authority in group {
             let refresher = Arc::clone(self);
             let authority = Arc::clone(authority);
             let span = tracing::info_span!("refresh", ca = %authority.id());
@@ -65,7 +78,6 @@ impl Refresher {
                 tracing::error!(%error, "CRL refresh task failed");
             }
         }
-        self.update_readiness();
     }
 
     /// Refreshes at start and then every `interval` until `shutdown` changes.
@@ -109,12 +121,19 @@ impl Refresher {
         };
 
         let now = SystemTime::now();
-        let stored = verify_body(&body, &source.to_string(), authority, now, self.clock_skew)
-            .and_then(|crl| {
-                let crl = Arc::new(crl);
-                authority.store_crl(index, &crl, now)?;
-                Ok(crl)
-            });
+        let stored = verify_body(
+            &body,
+            &source.to_string(),
+            authority,
+            &self.authorities,
+            now,
+            self.clock_skew,
+        )
+        .and_then(|crl| {
+            let crl = Arc::new(crl);
+            authority.store_crl(index, &crl, now)?;
+            Ok(crl)
+        });
         match stored {
             Ok(crl) => {
                 tracing::debug!(ca = authority.id(), source = %source, entries = crl.entry_count(), "CRL verified and stored");
@@ -169,6 +188,7 @@ fn verify_body(
     body: &[u8],
     origin: &str,
     authority: &Authority,
+    authorities: &Authorities,
     now: SystemTime,
     clock_skew: Duration,
 ) -> Result<VerifiedCrl, CrlError> {
@@ -182,7 +202,7 @@ fn verify_body(
     let mut first_error = None;
 
     for decoded in DecodedCrl::from_pem_or_der(body, origin)? {
-        match decoded.verify(authority.certificate(), authority.certificate(), &options) {
+        match verify_decoded(&decoded, authority, authorities, &options) {
             Ok(crl) => {
                 if newest
                     .as_ref()
@@ -207,7 +227,197 @@ fn verify_body(
     }
 }
 
+/// Verifies one CRL of `authority`, signed by the CA itself or by one of its separate CRL
+/// signers, whose status is then checked against the configured CAs' CRLs.
+fn verify_decoded(
+    decoded: &DecodedCrl,
+    authority: &Authority,
+    authorities: &Authorities,
+    options: &VerifyOptions,
+) -> Result<VerifiedCrl, CrlError> {
+    let ca = authority.certificate();
+    let error = match decoded.verify(ca, ca, options) {
+        Ok(crl) => return Ok(crl),
+        Err(error) => error,
+    };
+    let signer_problem = matches!(
+        error,
+        CrlError::Signature { .. }
+            | CrlError::AuthorityKeyIdMismatch { .. }
+            | CrlError::SignerLacksCrlSign { .. }
+    );
+    if !signer_problem {
+        return Err(error);
+    }
+
+    for signer in authority.crl_signers() {
+        let Ok(crl) = decoded.verify(ca, &signer.certificate, options) else {
+            continue;
+        };
+        return match check_signer(signer, &crl, authority, authorities, options.now) {
+            Ok(()) => Ok(crl),
+            Err(detail) => Err(CrlError::SignerUntrusted {
+                origin: decoded.origin().to_owned(),
+                signer: signer.certificate.describe(),
+                detail,
+            }),
+        };
+    }
+    Err(error)
+}
+
+/// Checks that every certificate on a CRL signer's path is valid now and not revoked, by the
+/// CRLs of the configured CA that issued it. `candidate` is the CRL being verified, which may
+/// cover its own signer when the CA issued the signer.
+fn check_signer(
+    signer: &CrlSigner,
+    candidate: &VerifiedCrl,
+    authority: &Authority,
+    authorities: &Authorities,
+    now: SystemTime,
+) -> Result<(), String> {
+    for pair in signer.path.windows(2) {
+        let (certificate, issuer) = (&pair[0], &pair[1]);
+        if !certificate.is_valid_at(now) {
+            return Err(format!(
+                "{} is outside its validity period",
+                certificate.describe()
+            ));
+        }
+        let Some(issuing_authority) = authorities
+            .iter()
+            .find(|known| known.certificate().fingerprint() == issuer.fingerprint())
+        else {
+            return Err(format!(
+                "its path includes {}, whose issuer {} is not a configured CA, so its \
+                 revocation status cannot be checked; add that issuer as a [[ca]]",
+                certificate.describe(),
+                issuer.describe()
+            ));
+        };
+        let decision = if issuing_authority.id() == authority.id() {
+            issuing_authority.decide_certificate_with(certificate, candidate, now)
+        } else {
+            issuing_authority.decide_certificate(certificate, now)
+        };
+        match decision {
+            Decision::Good { .. } => {}
+            Decision::Revoked { .. } => {
+                return Err(format!("{} is revoked", certificate.describe()));
+            }
+            Decision::Unknown(reason) => {
+                return Err(format!(
+                    "status of {} is unknown: {}",
+                    certificate.describe(),
+                    reason.detail
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn unix_seconds(time: SystemTime) -> f64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0.0, |duration| duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::fixtures::{CrlBuilder, TestCa};
+    use crate::source::FetchLimits;
+    use crate::x509::{ParsedCertificate, Serial};
+
+    fn parsed(ca: &TestCa) -> ParsedCertificate {
+        ParsedCertificate::from_der(ca.cert_der()).expect("test certificate decodes")
+    }
+
+    fn write_crl(dir: &Path, name: &str, der: &[u8]) -> Source {
+        let path = dir.join(name);
+        std::fs::write(&path, der).expect("write CRL");
+        Source::File(path)
+    }
+
+    /// A root CA and an issuing CA whose CRL is signed by a separate signer with the issuing
+    /// CA's name, issued by the root.
+    fn refresher_with_signer(root_crl_published: bool) -> (tempfile::TempDir, Arc<Refresher>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = TestCa::root("Signer Test Root").expect("root");
+        let issuing = root
+            .intermediate("Signer Test Issuing")
+            .expect("issuing CA");
+        let signer = root
+            .intermediate("Signer Test Issuing")
+            .expect("CRL signer");
+
+        let root_source = if root_crl_published {
+            let der = CrlBuilder::new()
+                .crl_number(1)
+                .build(&root)
+                .expect("root CRL");
+            write_crl(dir.path(), "root.crl", &der)
+        } else {
+            Source::File(dir.path().join("missing-root.crl"))
+        };
+        let issuing_der = CrlBuilder::new().crl_number(1).build(&signer).expect("CRL");
+        let issuing_source = write_crl(dir.path(), "issuing.crl", &issuing_der);
+
+        let signer_path = vec![parsed(&signer), parsed(&root)];
+        let authorities = Authorities::from_list(vec![
+            Arc::new(Authority::new(
+                "root".to_owned(),
+                parsed(&root),
+                vec![root_source],
+            )),
+            Arc::new(
+                Authority::new("issuing".to_owned(), parsed(&issuing), vec![issuing_source])
+                    .with_crl_signers(vec![CrlSigner {
+                        certificate: parsed(&signer),
+                        path: signer_path,
+                    }]),
+            ),
+        ]);
+        let fetcher = Fetcher::new(FetchLimits {
+            timeout: Duration::from_secs(5),
+            max_size: 1 << 20,
+        })
+        .expect("fetcher");
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let refresher = Refresher::new(
+            Arc::new(authorities),
+            fetcher,
+            Duration::from_secs(300),
+            metrics,
+        );
+        (dir, Arc::new(refresher))
+    }
+
+    #[tokio::test]
+    async fn separate_signer_accepted() {
+        let (_dir, refresher) = refresher_with_signer(true);
+        refresher.refresh_all().await;
+
+        let issuing = refresher.authorities.get("issuing").expect("issuing CA");
+        let serial = Serial::parse_hex("1001").expect("serial");
+        let decision = issuing.decide_serial(&serial, SystemTime::now());
+        assert!(matches!(decision, Decision::Good { .. }), "{decision:?}");
+    }
+
+    #[tokio::test]
+    async fn signer_of_unknown_status_rejected() {
+        let (_dir, refresher) = refresher_with_signer(false);
+        refresher.refresh_all().await;
+
+        let issuing = refresher.authorities.get("issuing").expect("issuing CA");
+        assert!(
+            issuing.crls().is_empty(),
+            "CRL from an unchecked signer was accepted"
+        );
+        let statuses = issuing.source_statuses();
+        let error = statuses[0].last_error.as_deref().expect("error recorded");
+        assert!(error.contains("cannot be trusted"), "{error}");
+    }
 }
