@@ -640,6 +640,39 @@ mod tests {
     }
 
     #[test]
+    fn missing_next_update_within_max_age_accepted() {
+        let (ca, parsed) = make_ca("Open CA");
+        let this_update = SystemTime::now() - Duration::from_secs(3600);
+        let der = builder()
+            .this_update(this_update)
+            .next_update(None)
+            .build(&ca)
+            .expect("CRL builds");
+        let decoded = DecodedCrl::from_der(&der, ORIGIN).expect("decodes");
+        let mut options = options();
+        options.max_age_without_next_update = Some(Duration::from_secs(86_400));
+
+        let crl = decoded
+            .verify(&parsed, &parsed, &options)
+            .expect("within max age");
+        let expected_end = SystemTime::UNIX_EPOCH
+            + Duration::from_secs(
+                this_update
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .expect("after 1970")
+                    .as_secs()
+                    + 86_400,
+            );
+        assert_eq!(crl.next_update(), expected_end);
+
+        options.max_age_without_next_update = Some(Duration::from_secs(1800));
+        let error = decoded
+            .verify(&parsed, &parsed, &options)
+            .expect_err("older than max age");
+        assert!(matches!(error, CrlError::Expired { .. }), "{error:?}");
+    }
+
+    #[test]
     fn unknown_critical_extension_rejected() {
         let (ca, parsed) = make_ca("Extension CA");
         let der = builder()
