@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::http::{AppState, routes};
 use crate::metrics::Metrics;
 use crate::source::{FetchLimits, Fetcher};
-use crate::status::{Authorities, Refresher};
+use crate::status::{Authorities, Refresher, Schedule};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -114,7 +114,7 @@ async fn serve(config: Config, authorities: Arc<Authorities>) -> ExitCode {
     ));
     let refresh_span = tracing::info_span!("crl_refresh");
     let refresh_task = tokio::spawn(tracing::Instrument::instrument(
-        Arc::clone(&refresher).run(config.refresh.interval, shutdown.clone()),
+        Arc::clone(&refresher).run(Schedule::from_config(&config.refresh), shutdown.clone()),
         refresh_span,
     ));
     let server_task = tokio::spawn(server);

@@ -25,9 +25,20 @@ const DEFAULT_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_FETCH_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const DEFAULT_MAX_SIZE: u64 = 64 * 1024 * 1024;
 const MIN_MAX_SIZE: u64 = 1024;
-const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(5 * 60);
+const DEFAULT_FETCH_DEADLINE: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_REDIRECTS: u8 = 3;
+const MAX_MAX_REDIRECTS: u8 = 10;
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_REFRESH_INTERVAL: Duration = Duration::from_secs(24 * 60 * 60);
+const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_INTERVAL: Duration = Duration::from_secs(60 * 60);
+const DEFAULT_FRACTION: f64 = 0.5;
+const DEFAULT_JITTER: f64 = 0.1;
+const DEFAULT_RETRY_MIN: Duration = Duration::from_secs(10);
+const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_DRAIN_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_STATE_DIR: &str = "state";
 
 /// The validated configuration of a revcheck server.
 #[derive(Clone, Debug)]
@@ -36,6 +47,14 @@ pub struct Config {
     pub path: PathBuf,
     /// Address the HTTP server binds to (`listen`). Port 0 picks a free port.
     pub listen: SocketAddr,
+    /// Unix socket path the HTTP server also listens on (`listen_unix`), if set.
+    pub listen_unix: Option<PathBuf>,
+    /// Directory where the last good CRL of every source is kept across restarts
+    /// (`state_dir`, default `state` beside the configuration file).
+    pub state_dir: PathBuf,
+    /// Longest wait for requests in flight after SIGTERM or SIGINT (`drain_timeout`,
+    /// default 10 s).
+    pub drain_timeout: Duration,
     /// Tolerance for clocks that differ between the server and CRL issuers (`clock_skew`),
     /// at most 1 hour.
     pub clock_skew: Duration,
@@ -50,17 +69,35 @@ pub struct Config {
 /// Limits on each CRL download, the `[fetch]` table.
 #[derive(Clone, Debug)]
 pub struct FetchConfig {
-    /// Maximum time for one download (`timeout`), greater than 0 and at most 10 minutes.
+    /// Maximum time for one HTTP request (`timeout`), greater than 0 and at most 10 minutes.
     pub timeout: Duration,
+    /// Maximum time for a whole download, redirects included (`deadline`, default 60 s), at
+    /// least `timeout`.
+    pub deadline: Duration,
     /// Maximum CRL size in bytes (`max_size`), at least 1024.
     pub max_size: u64,
+    /// Redirects followed per download (`max_redirects`, default 3, at most 10), each only to
+    /// a host allowed for the CA.
+    pub max_redirects: u8,
 }
 
 /// Schedule of CRL downloads, the `[refresh]` table.
 #[derive(Clone, Debug)]
 pub struct RefreshConfig {
-    /// Time between downloads of each CRL (`interval`), from 1 second to 1 day.
-    pub interval: Duration,
+    /// Share of a CRL's remaining validity (until nextUpdate) to wait before the next fetch
+    /// (`fraction`, default 0.5).
+    pub fraction: f64,
+    /// Shortest wait between successful fetches (`min_interval`, default 1 minute).
+    pub min_interval: Duration,
+    /// Longest wait between successful fetches (`max_interval`, default 1 hour).
+    pub max_interval: Duration,
+    /// Random share added to or taken from each wait (`jitter`, default 0.1), so that many
+    /// instances do not fetch at the same instant.
+    pub jitter: f64,
+    /// First wait after a failed fetch (`retry_min`, default 10 s); it doubles per failure.
+    pub retry_min: Duration,
+    /// Longest wait after failed fetches (`retry_max`, default 10 minutes).
+    pub retry_max: Duration,
 }
 
 /// One certificate authority, a `[[ca]]` table.
@@ -145,6 +182,29 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
             )
         })
         .unwrap_or(DEFAULT_CLOCK_SKEW);
+    let listen_unix = root.optional("listen_unix").and_then(|entry| {
+        entry
+            .string(
+                problems,
+                "write the path of a Unix socket, such as \"/run/revcheck.sock\"",
+            )
+            .map(|text| base_dir.join(text))
+    });
+    let state_dir = root
+        .optional("state_dir")
+        .and_then(|entry| {
+            entry
+                .string(
+                    problems,
+                    "write a directory path, such as \"/var/lib/revcheck\"",
+                )
+                .map(|text| base_dir.join(text))
+        })
+        .unwrap_or_else(|| base_dir.join(DEFAULT_STATE_DIR));
+    let drain_timeout = root
+        .optional("drain_timeout")
+        .and_then(|entry| entry.duration(problems, MinDuration::GreaterThanZero, MAX_DRAIN_TIMEOUT))
+        .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
     let fetch = read_fetch(root.optional_table("fetch", problems), problems);
     let refresh = read_refresh(root.optional_table("refresh", problems), problems);
     let cas = ca::read_cas(&mut root, base_dir, problems);
@@ -153,6 +213,9 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
     Config {
         path: path.to_owned(),
         listen,
+        listen_unix,
+        state_dir,
+        drain_timeout,
         clock_skew,
         fetch,
         refresh,
@@ -191,25 +254,110 @@ fn read_fetch(mut table: TableReader<'_>, problems: &mut Problems) -> FetchConfi
             )
         })
         .unwrap_or(DEFAULT_MAX_SIZE);
+    let max_redirects = table
+        .optional("max_redirects")
+        .and_then(|entry| {
+            entry.integer(
+                problems,
+                0..=MAX_MAX_REDIRECTS,
+                &format!("write a number of redirects from 0 to {MAX_MAX_REDIRECTS}"),
+            )
+        })
+        .unwrap_or(DEFAULT_MAX_REDIRECTS);
+    let deadline_entry = table.optional("deadline");
+    let deadline = deadline_entry
+        .as_ref()
+        .and_then(|entry| entry.duration(problems, MinDuration::GreaterThanZero, MAX_FETCH_TIMEOUT))
+        .unwrap_or(DEFAULT_FETCH_DEADLINE.max(timeout));
+    if let Some(entry) = &deadline_entry
+        && deadline < timeout
+    {
+        entry.report(
+            problems,
+            "deadline is shorter than fetch.timeout; make it at least as long".to_owned(),
+        );
+    }
     table.reject_unknown_keys(problems);
 
-    FetchConfig { timeout, max_size }
+    FetchConfig {
+        timeout,
+        deadline,
+        max_size,
+        max_redirects,
+    }
 }
 
 fn read_refresh(mut table: TableReader<'_>, problems: &mut Problems) -> RefreshConfig {
-    let interval = table
-        .optional("interval")
-        .and_then(|entry| {
+    let mut interval = |table: &mut TableReader<'_>, key: &'static str| {
+        table.optional(key).and_then(|entry| {
             entry.duration(
                 problems,
                 MinDuration::AtLeast(MIN_REFRESH_INTERVAL),
                 MAX_REFRESH_INTERVAL,
             )
         })
-        .unwrap_or(DEFAULT_REFRESH_INTERVAL);
+    };
+    // `interval` fixes the wait: it sets both bounds, so the fraction no longer matters.
+    let fixed_interval = interval(&mut table, "interval");
+    let min_interval = interval(&mut table, "min_interval").unwrap_or(DEFAULT_MIN_INTERVAL);
+    let max_interval = interval(&mut table, "max_interval").unwrap_or(DEFAULT_MAX_INTERVAL);
+    // With a fixed interval, retries start at that interval unless retry_min says otherwise.
+    let retry_min = interval(&mut table, "retry_min").unwrap_or_else(|| {
+        fixed_interval.map_or(DEFAULT_RETRY_MIN, |fixed| fixed.min(DEFAULT_RETRY_MIN))
+    });
+    let retry_max = interval(&mut table, "retry_max").unwrap_or(DEFAULT_RETRY_MAX);
+
+    let fraction = table
+        .optional("fraction")
+        .and_then(|entry| {
+            entry.number(
+                problems,
+                0.01,
+                1.0,
+                "write a share of the validity from 0.01 to 1, such as 0.5",
+            )
+        })
+        .unwrap_or(DEFAULT_FRACTION);
+    let jitter = table
+        .optional("jitter")
+        .and_then(|entry| {
+            entry.number(
+                problems,
+                0.0,
+                0.5,
+                "write a share from 0 to 0.5, such as 0.1",
+            )
+        })
+        .unwrap_or(DEFAULT_JITTER);
+
+    let (min_interval, max_interval) = match fixed_interval {
+        Some(fixed) => (fixed, fixed),
+        None => (min_interval, max_interval),
+    };
+    if min_interval > max_interval {
+        problems.add(
+            "refresh.min_interval".to_owned(),
+            None,
+            "min_interval is longer than max_interval; make it at most as long".to_owned(),
+        );
+    }
+    if retry_min > retry_max {
+        problems.add(
+            "refresh.retry_min".to_owned(),
+            None,
+            "retry_min is longer than retry_max; make it at most as long".to_owned(),
+        );
+    }
     table.reject_unknown_keys(problems);
 
-    RefreshConfig { interval }
+    RefreshConfig {
+        fraction,
+        min_interval,
+        max_interval,
+        jitter,
+        retry_min,
+        retry_max,
+    }
 }
 
 #[cfg(test)]
@@ -263,7 +411,21 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
         assert_eq!(config.clock_skew, Duration::from_secs(300));
         assert_eq!(config.fetch.timeout, Duration::from_secs(10));
         assert_eq!(config.fetch.max_size, 67_108_864);
-        assert_eq!(config.refresh.interval, Duration::from_secs(300));
+        assert_eq!(config.fetch.deadline, Duration::from_secs(60));
+        assert_eq!(config.fetch.max_redirects, 3);
+        assert_eq!(config.refresh.min_interval, Duration::from_secs(60));
+        assert_eq!(config.refresh.max_interval, Duration::from_secs(3600));
+        assert!((config.refresh.fraction - 0.5).abs() < f64::EPSILON);
+        assert!((config.refresh.jitter - 0.1).abs() < f64::EPSILON);
+        assert_eq!(config.refresh.retry_min, Duration::from_secs(10));
+        assert_eq!(config.refresh.retry_max, Duration::from_secs(600));
+        assert_eq!(config.drain_timeout, Duration::from_secs(10));
+        assert!(
+            config.state_dir.ends_with("state"),
+            "{:?}",
+            config.state_dir
+        );
+        assert_eq!(config.listen_unix, None);
     }
 
     #[test]
@@ -299,7 +461,8 @@ crl = ["http://127.0.0.1:9000/issuing_2.crl"]
         assert_eq!(config.clock_skew, Duration::from_secs(90));
         assert_eq!(config.fetch.timeout, Duration::from_secs(120));
         assert_eq!(config.fetch.max_size, 1024);
-        assert_eq!(config.refresh.interval, Duration::from_secs(1));
+        assert_eq!(config.refresh.min_interval, Duration::from_secs(1));
+        assert_eq!(config.refresh.max_interval, Duration::from_secs(1));
         let ids: Vec<&str> = config.cas.iter().map(|ca| ca.id.as_str()).collect();
         assert_eq!(ids, ["root-1", "issuing_2"]);
         let root_sources: Vec<String> = config.cas[0].crl.iter().map(ToString::to_string).collect();
@@ -364,7 +527,9 @@ crl = ["file:crl/demo.crl"]
 
         assert_eq!(
             problems(&text),
-            ["colour: unknown key; allowed keys here are listen, clock_skew, fetch, refresh, ca"]
+            [
+                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ca"
+            ]
         );
     }
 
@@ -375,8 +540,8 @@ crl = ["file:crl/demo.crl"]
         assert_eq!(
             problems(&text),
             [
-                "\"colour scheme\": unknown key; allowed keys here are listen, clock_skew, fetch, \
-                 refresh, ca"
+                "\"colour scheme\": unknown key; allowed keys here are listen, clock_skew, \
+                 listen_unix, state_dir, drain_timeout, fetch, refresh, ca"
             ]
         );
     }
@@ -387,17 +552,23 @@ crl = ["file:crl/demo.crl"]
 
         assert_eq!(
             problems(&text),
-            ["fetch.retries: unknown key; allowed keys here are timeout, max_size"]
+            [
+                "fetch.retries: unknown key; allowed keys here are timeout, max_size, max_redirects, \
+              deadline"
+            ]
         );
     }
 
     #[test]
     fn unknown_refresh_key_listed() {
-        let text = format!("[refresh]\njitter = \"1s\"\n{DEMO_CA}");
+        let text = format!("[refresh]\nperiod = \"1s\"\n{DEMO_CA}");
 
         assert_eq!(
             problems(&text),
-            ["refresh.jitter: unknown key; allowed keys here are interval"]
+            [
+                "refresh.period: unknown key; allowed keys here are interval, min_interval, \
+              max_interval, retry_min, retry_max, fraction, jitter"
+            ]
         );
     }
 
@@ -629,7 +800,7 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
 
         assert_eq!(config.clock_skew, Duration::from_secs(3600));
         assert_eq!(config.fetch.timeout, Duration::from_nanos(1));
-        assert_eq!(config.refresh.interval, Duration::from_secs(86_400));
+        assert_eq!(config.refresh.max_interval, Duration::from_secs(86_400));
     }
 
     #[test]
@@ -971,7 +1142,7 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
                  as \"127.0.0.1:8480\" or \"[::1]:8480\"",
                 "ca[0].id = \"Demo\": invalid CA id; use 1 to 64 lowercase letters, digits, '-' or \
                  '_', starting with a letter or digit",
-                "colour: unknown key; allowed keys here are listen, clock_skew, fetch, refresh, ca",
+                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ca",
             ]
         );
     }
@@ -1014,7 +1185,7 @@ crl = ["gopher://x/ca.crl"]
             error.to_string(),
             "invalid configuration in /etc/revcheck/revcheck.toml (2 problems):\n  ca: missing \
              key; add at least one [[ca]] table with id, certificate and crl\n  colour: unknown \
-             key; allowed keys here are listen, clock_skew, fetch, refresh, ca"
+             key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ca"
         );
     }
 

@@ -278,6 +278,33 @@ impl<'a> Entry<'a> {
 
     /// Reads a TOML integer that fits `T` and lies in `range`. `fix` is the advice shown with a
     /// value of the wrong type or out of range.
+    /// Reads a number (TOML float or integer) within `min..=max`.
+    pub(super) fn number(
+        &self,
+        problems: &mut Problems,
+        min: f64,
+        max: f64,
+        fix: &str,
+    ) -> Option<f64> {
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "configuration values are small numbers such as 0.5 or 1"
+        )]
+        let number = match self.value {
+            Value::Float(number) => *number,
+            Value::Integer(number) => *number as f64,
+            _ => {
+                self.report_wrong_type(problems, "a number", fix);
+                return None;
+            }
+        };
+        if !(min..=max).contains(&number) {
+            self.report(problems, format!("number out of range; {fix}"));
+            return None;
+        }
+        Some(number)
+    }
+
     pub(super) fn integer<T>(
         &self,
         problems: &mut Problems,

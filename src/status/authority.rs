@@ -159,6 +159,18 @@ impl Authority {
         self.crls.load().iter().flatten().cloned().collect()
     }
 
+    /// Returns the soonest nextUpdate among the CRLs in use, which the next fetch must precede.
+    pub fn earliest_next_update(&self) -> Option<SystemTime> {
+        self.crls().iter().map(|crl| crl.next_update()).min()
+    }
+
+    /// Checks whether the last fetch of any source failed.
+    pub fn has_failing_source(&self) -> bool {
+        self.source_statuses()
+            .iter()
+            .any(|status| status.last_error.is_some())
+    }
+
     /// Returns the newest verified CRL in use, by thisUpdate.
     pub fn newest_crl(&self) -> Option<Arc<VerifiedCrl>> {
         self.crls().into_iter().max_by_key(|crl| crl.this_update())

@@ -5,8 +5,10 @@ mod authority;
 mod chain;
 mod decide;
 mod refresh;
+mod schedule;
 
 pub use authority::{Authorities, Authority, AuthorityError, CrlSigner, SourceStatus};
 pub use chain::{CertificateResult, ChainCheck, ChainReport, PathError};
 pub use decide::{CertStatus, CertificateFacts, Decision, UnknownReason, decide};
 pub use refresh::{RefreshOutcome, Refresher};
+pub use schedule::{Schedule, random_unit};

@@ -8,6 +8,7 @@ use tracing::Instrument;
 
 use super::authority::{Authorities, Authority, CrlSigner};
 use super::decide::Decision;
+use super::schedule::{Schedule, random_unit};
 use crate::crl::{CrlError, DecodedCrl, VerifiedCrl, VerifyOptions};
 use crate::metrics::{FetchOutcome, Metrics};
 use crate::source::{Fetcher, Source};
@@ -80,14 +81,64 @@ impl Refresher {
         }
     }
 
-    /// Refreshes at start and then every `interval` until `shutdown` changes.
-    pub async fn run(self: Arc<Self>, interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    /// Refreshes every CA at start, then each CA on its own schedule until `shutdown`
+    /// changes.
+    pub async fn run(self: Arc<Self>, schedule: Schedule, shutdown: watch::Receiver<bool>) {
+        self.refresh_all().await;
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for authority in self.authorities.iter() {
+            let refresher = Arc::clone(&self);
+            let authority = Arc::clone(authority);
+            let shutdown = shutdown.clone();
+            let span = tracing::info_span!("refresh", ca = %authority.id());
+            tasks.spawn(
+                async move {
+                    refresher
+                        .run_authority(&authority, schedule, shutdown)
+                        .await
+                }
+                .instrument(span),
+            );
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(error) = joined {
+                tracing::error!(%error, "CRL refresh task failed");
+            }
+        }
+    }
+
+    /// Refreshes one CA whenever its schedule says, after the first refresh has run.
+    async fn run_authority(
+        &self,
+        authority: &Authority,
+        schedule: Schedule,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut failures = u32::from(authority.has_failing_source());
         loop {
-            self.refresh_all().await;
+            let delay = schedule.next_delay(
+                authority.earliest_next_update(),
+                failures,
+                SystemTime::now(),
+                random_unit(),
+            );
+            tracing::debug!(delay = ?delay, failures, "next CRL fetch scheduled");
             tokio::select! {
-                () = tokio::time::sleep(interval) => {}
+                () = tokio::time::sleep(delay) => {}
                 _ = shutdown.changed() => return,
             }
+
+            let outcomes = self.refresh_authority(authority).await;
+            let failed = outcomes
+                .iter()
+                .any(|outcome| !matches!(outcome, RefreshOutcome::Stored { .. }));
+            failures = if failed {
+                failures.saturating_add(1)
+            } else {
+                0
+            };
+            self.update_readiness();
         }
     }
 
