@@ -122,10 +122,7 @@ async fn check(args: &CheckArgs) -> Result<ChainReport, Failure> {
     let mut pool = Vec::new();
     let mut sources = Vec::new();
     let mut clock_skew = DEFAULT_CLOCK_SKEW;
-    let mut limits = FetchLimits {
-        timeout: Duration::from_secs(10),
-        max_size: 64 * 1024 * 1024,
-    };
+    let mut limits = FetchLimits::simple(Duration::from_secs(10), 64 * 1024 * 1024);
     if let Some(path) = &args.config {
         let config = Config::load(path).map_err(|error| Failure::usage(error.to_string()))?;
         for ca in &config.cas {
@@ -133,10 +130,7 @@ async fn check(args: &CheckArgs) -> Result<ChainReport, Failure> {
             sources.extend(ca.crl.iter().cloned());
         }
         clock_skew = config.clock_skew;
-        limits = FetchLimits {
-            timeout: config.fetch.timeout,
-            max_size: config.fetch.max_size,
-        };
+        limits = FetchLimits::simple(config.fetch.timeout, config.fetch.max_size);
     }
 
     let mut target_file = read_certificates(&args.certificate)?.into_iter();

@@ -71,7 +71,9 @@ async fn serve(config: Config, authorities: Arc<Authorities>) -> ExitCode {
     };
     let limits = FetchLimits {
         timeout: config.fetch.timeout,
+        deadline: config.fetch.deadline,
         max_size: config.fetch.max_size,
+        max_redirects: config.fetch.max_redirects,
     };
     let fetcher = match Fetcher::new(limits) {
         Ok(fetcher) => fetcher,

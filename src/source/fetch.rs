@@ -33,15 +33,83 @@ pub enum FetchError {
         source_name: String,
         error: std::io::Error,
     },
+
+    #[error(
+        "{source_name} redirected to {location}, whose host is not allowed for this CA; add \
+         the host to the CA's allowed_hosts if the redirect is expected"
+    )]
+    RedirectNotAllowed {
+        source_name: String,
+        location: String,
+    },
+
+    #[error(
+        "{source_name} redirected more than {limit} times; raise fetch.max_redirects or fix the URL"
+    )]
+    TooManyRedirects { source_name: String, limit: u8 },
+
+    #[error("{source_name} answered a redirect without a valid Location header")]
+    BadRedirect { source_name: String },
+
+    #[error(
+        "fetching {source_name} took longer than the deadline of {}, redirects included",
+        humantime::format_duration(*deadline)
+    )]
+    DeadlineExceeded {
+        source_name: String,
+        deadline: Duration,
+    },
+}
+
+/// HTTP validators of a body fetched before (RFC 9110 section 8.8), sent back so that an
+/// unchanged CRL is answered with 304 Not Modified.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// The result of a conditional fetch.
+#[derive(Debug)]
+pub enum Fetched {
+    /// A new body, with the validators to send next time.
+    Body {
+        bytes: Vec<u8>,
+        validators: Validators,
+    },
+    /// The source answered 304: the body fetched before is still current.
+    NotModified,
 }
 
 /// Limits that apply to every fetch.
 #[derive(Clone, Copy, Debug)]
 pub struct FetchLimits {
-    /// Deadline for one whole fetch, from connecting to the last body byte.
+    /// Deadline for one HTTP request, from connecting to the last body byte.
     pub timeout: Duration,
+    /// Deadline for a whole fetch, redirects included.
+    pub deadline: Duration,
     /// Largest body accepted, in bytes.
     pub max_size: u64,
+    /// Redirects followed per fetch, each only to an allowed host.
+    pub max_redirects: u8,
+}
+
+impl FetchLimits {
+    /// Limits with a deadline of the timeout and no redirects.
+    pub fn simple(timeout: Duration, max_size: u64) -> Self {
+        Self {
+            timeout,
+            deadline: timeout,
+            max_size,
+            max_redirects: 0,
+        }
+    }
 }
 
 /// Fetches source bodies. Cheap to clone: clones share one connection pool.
@@ -52,8 +120,8 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// Builds a fetcher whose HTTP client does not follow redirects, so that only configured
-    /// URLs are ever fetched.
+    /// Builds a fetcher. Its HTTP client follows no redirect by itself: [`Fetcher::fetch_from`]
+    /// follows each one only after checking its host.
     pub fn new(limits: FetchLimits) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -66,7 +134,81 @@ impl Fetcher {
         Ok(Self { client, limits })
     }
 
-    /// Reads the whole body of `source`.
+    /// Fetches `source`, following redirects only to the source's own host or to one of
+    /// `allowed_hosts`, and sending `validators` so that an unchanged body answers 304.
+    pub async fn fetch_from(
+        &self,
+        source: &Source,
+        allowed_hosts: &[String],
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let Source::Http(url) = source else {
+            let bytes = self.fetch(source).await?;
+            return Ok(Fetched::Body {
+                bytes,
+                validators: Validators::default(),
+            });
+        };
+
+        let fetch = self.fetch_following(url, source, allowed_hosts, validators);
+        match tokio::time::timeout(self.limits.deadline, fetch).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::DeadlineExceeded {
+                source_name: source.to_string(),
+                deadline: self.limits.deadline,
+            }),
+        }
+    }
+
+    async fn fetch_following(
+        &self,
+        url: &url::Url,
+        source: &Source,
+        allowed_hosts: &[String],
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let source_name = source.to_string();
+        let mut current = url.clone();
+        let mut redirects = 0;
+        loop {
+            let mut request = self.client.get(current.clone());
+            if let Some(etag) = &validators.etag {
+                request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+            }
+            if let Some(last_modified) = &validators.last_modified {
+                request = request.header(reqwest::header::IF_MODIFIED_SINCE, last_modified);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|error| self.http_error(&source_name, &error))?;
+
+            let status = response.status();
+            if status == reqwest::StatusCode::NOT_MODIFIED && !validators.is_empty() {
+                return Ok(Fetched::NotModified);
+            }
+            if !status.is_redirection() {
+                let validators = Validators {
+                    etag: header_text(&response, reqwest::header::ETAG),
+                    last_modified: header_text(&response, reqwest::header::LAST_MODIFIED),
+                };
+                let bytes = self.read_body(response, &source_name).await?;
+                return Ok(Fetched::Body { bytes, validators });
+            }
+
+            if redirects >= self.limits.max_redirects {
+                return Err(FetchError::TooManyRedirects {
+                    source_name,
+                    limit: self.limits.max_redirects,
+                });
+            }
+            redirects += 1;
+            current = redirect_target(&response, &current, url, allowed_hosts, &source_name)?;
+            tracing::debug!(source = %source_name, location = %current, "following redirect");
+        }
+    }
+
+    /// Reads the whole body of `source`, following no redirect.
     pub async fn fetch(&self, source: &Source) -> Result<Vec<u8>, FetchError> {
         match source {
             Source::Http(url) => {
@@ -85,26 +227,36 @@ impl Fetcher {
 
     async fn fetch_http(&self, url: &url::Url, source: &Source) -> Result<Vec<u8>, FetchError> {
         let source_name = source.to_string();
-        let http_error = |error: reqwest::Error| {
-            if error.is_timeout() {
-                FetchError::Timeout {
-                    source_name: source_name.clone(),
-                    timeout: self.limits.timeout,
-                }
-            } else {
-                FetchError::Http {
-                    source_name: source_name.clone(),
-                    detail: error_chain(&error),
-                }
-            }
-        };
-
-        let mut response = self
+        let response = self
             .client
             .get(url.clone())
             .send()
             .await
-            .map_err(http_error)?;
+            .map_err(|error| self.http_error(&source_name, &error))?;
+        self.read_body(response, &source_name).await
+    }
+
+    fn http_error(&self, source_name: &str, error: &reqwest::Error) -> FetchError {
+        if error.is_timeout() {
+            FetchError::Timeout {
+                source_name: source_name.to_owned(),
+                timeout: self.limits.timeout,
+            }
+        } else {
+            FetchError::Http {
+                source_name: source_name.to_owned(),
+                detail: error_chain(error),
+            }
+        }
+    }
+
+    /// Reads a 200 response's body up to the size limit.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        source_name: &str,
+    ) -> Result<Vec<u8>, FetchError> {
+        let source_name = source_name.to_owned();
         if response.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status {
                 source_name,
@@ -124,7 +276,11 @@ impl Fetcher {
         }
 
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(http_error)? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|error| self.http_error(&source_name, &error))?
+        {
             if (body.len() + chunk.len()) as u64 > self.limits.max_size {
                 return Err(too_large());
             }
@@ -168,6 +324,44 @@ impl Fetcher {
     }
 }
 
+fn header_text(response: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Resolves a redirect's Location against `current` and checks that its host is the original
+/// URL's host or one of `allowed_hosts`, over http or https.
+fn redirect_target(
+    response: &reqwest::Response,
+    current: &url::Url,
+    original: &url::Url,
+    allowed_hosts: &[String],
+    source_name: &str,
+) -> Result<url::Url, FetchError> {
+    let bad_redirect = || FetchError::BadRedirect {
+        source_name: source_name.to_owned(),
+    };
+    let location = header_text(response, reqwest::header::LOCATION).ok_or_else(bad_redirect)?;
+    let target = current.join(&location).map_err(|_| bad_redirect())?;
+
+    let host = target.host_str().unwrap_or_default();
+    let allowed = matches!(target.scheme(), "http" | "https")
+        && (Some(host) == original.host_str()
+            || allowed_hosts
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(host)));
+    if !allowed {
+        return Err(FetchError::RedirectNotAllowed {
+            source_name: source_name.to_owned(),
+            location: target.to_string(),
+        });
+    }
+    Ok(target)
+}
+
 /// Joins an error and its sources, since reqwest's own message omits the cause.
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -199,11 +393,7 @@ mod tests {
     const TIMEOUT: Duration = Duration::from_millis(300);
 
     fn fetcher() -> Fetcher {
-        Fetcher::new(FetchLimits {
-            timeout: TIMEOUT,
-            max_size: MAX_SIZE,
-        })
-        .expect("HTTP client is built")
+        Fetcher::new(FetchLimits::simple(TIMEOUT, MAX_SIZE)).expect("HTTP client is built")
     }
 
     /// Describes a fetch result without printing a whole body.

@@ -431,11 +431,8 @@ mod tests {
                     }]),
             ),
         ]);
-        let fetcher = Fetcher::new(FetchLimits {
-            timeout: Duration::from_secs(5),
-            max_size: 1 << 20,
-        })
-        .expect("fetcher");
+        let fetcher =
+            Fetcher::new(FetchLimits::simple(Duration::from_secs(5), 1 << 20)).expect("fetcher");
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let refresher = Refresher::new(
             Arc::new(authorities),
