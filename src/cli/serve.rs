@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
@@ -13,6 +14,12 @@ use crate::http::{AppState, routes};
 use crate::metrics::Metrics;
 use crate::source::{FetchLimits, Fetcher};
 use crate::status::{Authorities, Refresher};
+
+/// Maximum wait for open connections after a stop signal. Lookups are answered from memory in
+/// milliseconds, so a connection still open by then is stalled or has no request on it. The
+/// server of warp 0.3, hyper 0.14.32, counts a connection without a request as busy, and its
+/// graceful shutdown waits until that client sends a request or disconnects.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -134,8 +141,13 @@ async fn serve(config: Config, authorities: Arc<Authorities>) -> ExitCode {
     tracing::info!(signal, "stopping: draining requests in flight");
     let _ = shutdown_sender.send(true);
 
-    if let Err(error) = server_task.await {
-        tracing::error!(%error, "HTTP server task failed");
+    match tokio::time::timeout(DRAIN_TIMEOUT, server_task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "HTTP server task failed"),
+        Err(_) => tracing::warn!(
+            timeout = ?DRAIN_TIMEOUT,
+            "connections still open after the drain timeout; closing them"
+        ),
     }
     refresh_task.abort();
     tracing::info!("stopped");
