@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 
 use super::{EXIT_USAGE, default_config_path, init_tracing};
@@ -12,6 +14,12 @@ use crate::http::{AppState, routes};
 use crate::metrics::Metrics;
 use crate::source::{FetchLimits, Fetcher};
 use crate::status::{Authorities, Refresher, Schedule};
+
+/// Maximum wait for open connections after a stop signal. Lookups are answered from memory in
+/// milliseconds, so a connection still open by then is stalled or has no request on it. The
+/// server of warp 0.3, hyper 0.14.32, counts a connection without a request as busy, and its
+/// graceful shutdown waits until that client sends a request or disconnects.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -86,6 +94,16 @@ async fn serve(config: Config, authorities: Arc<Authorities>) -> ExitCode {
     let ca_ids: Vec<&str> = authorities.iter().map(|authority| authority.id()).collect();
     tracing::info!(config = %config.path.display(), cas = ?ca_ids, listen = %config.listen, "starting revcheck");
 
+    // Installed before the address is logged, because a supervisor that reads that line may
+    // send SIGTERM at once, and without a handler the signal kills the process with no drain.
+    let mut stop_signals = match StopSignals::install() {
+        Ok(signals) => signals,
+        Err(error) => {
+            tracing::error!(%error, "cannot install handlers for SIGTERM and SIGINT");
+            return ExitCode::FAILURE;
+        }
+    };
+
     let (shutdown_sender, shutdown) = watch::channel(false);
     let state = Arc::new(AppState {
         authorities: Arc::clone(&authorities),
@@ -121,31 +139,43 @@ async fn serve(config: Config, authorities: Arc<Authorities>) -> ExitCode {
     ));
     let server_task = tokio::spawn(server);
 
-    let signal = wait_for_signal().await;
+    let signal = stop_signals.recv().await;
     tracing::info!(signal, "stopping: draining requests in flight");
     let _ = shutdown_sender.send(true);
 
-    if let Err(error) = server_task.await {
-        tracing::error!(%error, "HTTP server task failed");
+    match tokio::time::timeout(DRAIN_TIMEOUT, server_task).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "HTTP server task failed"),
+        Err(_) => tracing::warn!(
+            timeout = ?DRAIN_TIMEOUT,
+            "connections still open after the drain timeout; closing them"
+        ),
     }
     refresh_task.abort();
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 
-/// Waits for SIGTERM or SIGINT and returns its name.
-async fn wait_for_signal() -> &'static str {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM; stop with SIGINT");
-                let _ = tokio::signal::ctrl_c().await;
-                return "SIGINT";
-            }
-        };
-    tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
+/// Handlers for the signals that stop the server. Until they are installed, SIGTERM and SIGINT
+/// terminate the process at once, with no drain and no exit status 0.
+struct StopSignals {
+    terminate: Signal,
+    interrupt: Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            terminate: signal(SignalKind::terminate())?,
+            interrupt: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Waits for SIGTERM or SIGINT and returns its name.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
     }
 }
