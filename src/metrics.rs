@@ -24,6 +24,8 @@ pub enum FetchOutcome {
     FetchError,
     /// The body was fetched but is not a valid CRL for the CA.
     Invalid,
+    /// The source answered 304 Not Modified, so the CRL in use is still current.
+    NotModified,
 }
 
 impl FetchOutcome {
@@ -32,6 +34,7 @@ impl FetchOutcome {
             Self::Success => "success",
             Self::FetchError => "fetch_error",
             Self::Invalid => "invalid",
+            Self::NotModified => "not_modified",
         }
     }
 }
@@ -61,7 +64,7 @@ impl Metrics {
         let crl_fetches = IntCounterVec::new(
             Opts::new(
                 "revcheck_crl_fetches_total",
-                "CRL fetches per CA by outcome (success, fetch_error, invalid)",
+                "CRL fetches per CA by outcome (success, not_modified, fetch_error, invalid)",
             ),
             &["ca", "outcome"],
         )?;

@@ -239,6 +239,7 @@ fn certificate_output(certificate: &ParsedCertificate, decision: &Decision) -> C
         Decision::Good {
             this_update,
             next_update,
+            ..
         } => {
             output.this_update = Some(format_rfc3339(*this_update));
             output.next_update = Some(format_rfc3339(*next_update));
@@ -248,6 +249,7 @@ fn certificate_output(certificate: &ParsedCertificate, decision: &Decision) -> C
             reason,
             this_update,
             next_update,
+            ..
         } => {
             output.reason = Some(reason.map_or("unspecified", |r| r.as_str()));
             output.revocation_time = Some(format_rfc3339(*revocation_time));

@@ -10,6 +10,9 @@ use super::reader::{Entry, MinDuration, Problems, TableReader};
 use crate::source::Source;
 
 const MAX_ID_CHARS: usize = 64;
+/// Upper bound for `max_stale`: serving revocation data more than a week past its nextUpdate
+/// hides a CA outage for too long.
+const MAX_STALE: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Upper bound for `max_age_without_next_update`: a CRL older than a month is not a current
 /// view of revocations, whatever the CA's schedule.
 const MAX_AGE_WITHOUT_NEXT_UPDATE: Duration = Duration::from_secs(31 * 24 * 3600);
@@ -72,6 +75,11 @@ fn read_ca(
                     MAX_AGE_WITHOUT_NEXT_UPDATE,
                 )
             });
+    let max_stale = table
+        .optional("max_stale")
+        .and_then(|entry| entry.duration(problems, MinDuration::AtLeast(Duration::ZERO), MAX_STALE))
+        .unwrap_or(Duration::ZERO);
+    let allowed_hosts = read_allowed_hosts(&mut table, problems);
     table.reject_unknown_keys(problems);
 
     Some(CaConfig {
@@ -82,6 +90,8 @@ fn read_ca(
         max_age_without_next_update,
         crl_signers,
         chain,
+        max_stale,
+        allowed_hosts,
     })
 }
 
@@ -197,6 +207,36 @@ fn read_crl_signers(
         .iter()
         .filter_map(|item| readable_file(item, base_dir, problems, FIX))
         .collect()
+}
+
+/// Reads the optional `allowed_hosts` list: host names or IP addresses, without scheme or port.
+fn read_allowed_hosts(table: &mut TableReader<'_>, problems: &mut Problems) -> Vec<String> {
+    const FIX: &str = "write a list of host names, such as allowed_hosts = [\"crl2.example.test\"]";
+    let Some(entry) = table.optional("allowed_hosts") else {
+        return Vec::new();
+    };
+    let Some(items) = entry.array(problems, FIX) else {
+        return Vec::new();
+    };
+    let mut hosts = Vec::new();
+    for item in &items {
+        let Some(text) = item.string(problems, FIX) else {
+            continue;
+        };
+        let valid = !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if valid {
+            hosts.push(text.to_ascii_lowercase());
+        } else {
+            item.report(
+                problems,
+                format!("invalid host name; {FIX}, without scheme, port or path"),
+            );
+        }
+    }
+    hosts
 }
 
 /// Reads the optional `chain` file: the certificates above the CA up to its trust anchor.

@@ -117,6 +117,12 @@ pub struct CaConfig {
     /// How long a CRL without nextUpdate stays usable after its thisUpdate
     /// (`max_age_without_next_update`). Unset, such a CRL is rejected.
     pub max_age_without_next_update: Option<Duration>,
+    /// How long a CRL may still be served after its nextUpdate when no newer one can be
+    /// fetched (`max_stale`, default 0). Answers from such a CRL carry `"stale": true`.
+    pub max_stale: Duration,
+    /// Hosts that CRL fetches for this CA may be redirected to (`allowed_hosts`), besides the
+    /// host of each configured CRL URL.
+    pub allowed_hosts: Vec<String>,
     /// Certificate files of separate CRL signers for the CA's name (`crl_signers`): each must
     /// allow cRLSign and chain to the CA's trust anchor.
     pub crl_signers: Vec<PathBuf>,
@@ -605,7 +611,7 @@ crl = ["file:crl/demo.crl"]
             problems(&text),
             [
                 "ca[0].name: unknown key; allowed keys here are id, certificate, crl, allow_sha1, \
-             crl_signers, chain, max_age_without_next_update"
+             crl_signers, chain, max_age_without_next_update, max_stale, allowed_hosts"
             ]
         );
     }

@@ -32,6 +32,8 @@ pub struct VerifyOptions {
     /// Treat a CRL without nextUpdate as valid for this long after its thisUpdate. `None`
     /// rejects such a CRL.
     pub max_age_without_next_update: Option<Duration>,
+    /// How long after nextUpdate a CRL is still accepted, to be served as stale.
+    pub max_stale: Duration,
 }
 
 impl VerifyOptions {
@@ -42,6 +44,7 @@ impl VerifyOptions {
             clock_skew,
             allow_sha1: false,
             max_age_without_next_update: None,
+            max_stale: Duration::ZERO,
         }
     }
 }
@@ -209,7 +212,7 @@ impl DecodedCrl {
                 });
             }
         };
-        if options.now > next_update {
+        if options.now > next_update + options.max_stale {
             return Err(CrlError::Expired {
                 origin: self.origin().to_owned(),
                 next_update,
@@ -478,6 +481,12 @@ impl VerifiedCrl {
     /// Checks whether nextUpdate has passed at `now`.
     pub fn is_expired_at(&self, now: SystemTime) -> bool {
         now > self.next_update
+    }
+
+    /// Checks whether the CRL is past nextUpdate by more than `max_stale` at `now`, so that it
+    /// may no longer be served at all.
+    pub fn is_unusable_at(&self, now: SystemTime, max_stale: Duration) -> bool {
+        now > self.next_update + max_stale
     }
 }
 

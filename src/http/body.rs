@@ -35,8 +35,8 @@ pub struct StatusResponse {
     pub this_update: Option<String>,
     pub next_update: Option<String>,
     pub checked_at: String,
-    /// Whether the verdict comes from a CRL past its nextUpdate. Always false for now,
-    /// because CRLs past nextUpdate are not used.
+    /// Whether the verdict comes from a CRL past its nextUpdate, served within the CA's
+    /// `max_stale`.
     pub stale: bool,
 }
 
@@ -59,8 +59,10 @@ impl StatusResponse {
             Decision::Good {
                 this_update,
                 next_update,
+                stale,
             } => {
                 response.source = Some("crl");
+                response.stale = *stale;
                 response.this_update = Some(format_rfc3339(*this_update));
                 response.next_update = Some(format_rfc3339(*next_update));
             }
@@ -69,8 +71,10 @@ impl StatusResponse {
                 reason,
                 this_update,
                 next_update,
+                stale,
             } => {
                 response.source = Some("crl");
+                response.stale = *stale;
                 response.revocation_time = Some(format_rfc3339(*revocation_time));
                 // RFC 5280 section 5.3.1: an absent reasonCode means unspecified.
                 response.reason = Some(reason.map_or("unspecified", |r| r.as_str()));

@@ -190,7 +190,7 @@ impl Fetcher {
             if !status.is_redirection() {
                 let validators = Validators {
                     etag: header_text(&response, reqwest::header::ETAG),
-                    last_modified: header_text(&response, reqwest::header::LAST_MODIFIED),
+                    last_modified: strong_last_modified(&response),
                 };
                 let bytes = self.read_body(response, &source_name).await?;
                 return Ok(Fetched::Body { bytes, validators });
@@ -330,6 +330,20 @@ fn header_text(response: &reqwest::Response, name: reqwest::header::HeaderName) 
         .get(name)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned)
+}
+
+/// Returns Last-Modified when it can tell versions apart. A time in the same second as the
+/// response's Date may be shared by two versions written within that second, so RFC 9110
+/// section 8.8.2.2 treats it as weak, and sending it back could get a 304 for a newer CRL.
+fn strong_last_modified(response: &reqwest::Response) -> Option<String> {
+    let last_modified = header_text(response, reqwest::header::LAST_MODIFIED)?;
+    let date = header_text(response, reqwest::header::DATE)?;
+    let modified_at = httpdate::parse_http_date(&last_modified).ok()?;
+    let answered_at = httpdate::parse_http_date(&date).ok()?;
+    let strong = answered_at
+        .duration_since(modified_at)
+        .is_ok_and(|age| age >= Duration::from_secs(1));
+    strong.then_some(last_modified)
 }
 
 /// Resolves a redirect's Location against `current` and checks that its host is the original

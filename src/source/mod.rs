@@ -2,7 +2,7 @@
 
 mod fetch;
 
-pub use fetch::{FetchError, FetchLimits, Fetcher};
+pub use fetch::{FetchError, FetchLimits, Fetched, Fetcher, Validators};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

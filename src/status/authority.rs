@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 
 use super::chain::ChainCheck;
 use crate::crl::{CrlError, CrlScope, VerifiedCrl, VerifyOptions, compare_crl_numbers};
-use crate::source::Source;
+use crate::source::{Source, Validators};
 use crate::x509::{CertificateError, ParsedCertificate, Serial, hex, names_match};
 
 /// A CA certificate from the configuration that cannot be used.
@@ -70,6 +70,8 @@ pub struct SourceStatus {
     pub last_attempt: Option<SystemTime>,
     pub last_success: Option<SystemTime>,
     pub last_error: Option<String>,
+    /// ETag and Last-Modified of the body behind the CRL in use, for conditional requests.
+    pub validators: Validators,
 }
 
 /// One configured CA: its certificate, its CRL sources and the last verified CRL from each.
@@ -81,6 +83,8 @@ pub struct Authority {
     allow_sha1: bool,
     max_age_without_next_update: Option<std::time::Duration>,
     crl_signers: Vec<CrlSigner>,
+    max_stale: std::time::Duration,
+    allowed_hosts: Vec<String>,
     /// One slot per source, replaced as a whole so that lookups never see a half-made update.
     crls: ArcSwap<Vec<Option<Arc<VerifiedCrl>>>>,
     source_statuses: Mutex<Vec<SourceStatus>>,
@@ -105,6 +109,8 @@ impl Authority {
             allow_sha1: false,
             max_age_without_next_update: None,
             crl_signers: Vec::new(),
+            max_stale: std::time::Duration::ZERO,
+            allowed_hosts: Vec::new(),
             crls: ArcSwap::from_pointee(slots),
             source_statuses: Mutex::new(statuses),
             highest_crl_numbers: Mutex::new(Vec::new()),
@@ -132,6 +138,27 @@ impl Authority {
 
     pub fn crl_signers(&self) -> &[CrlSigner] {
         &self.crl_signers
+    }
+
+    /// Sets how long past nextUpdate a CRL is still served (marked stale), and the hosts CRL
+    /// fetches may be redirected to.
+    #[must_use]
+    pub fn with_fetch_policy(
+        mut self,
+        max_stale: std::time::Duration,
+        allowed_hosts: Vec<String>,
+    ) -> Self {
+        self.max_stale = max_stale;
+        self.allowed_hosts = allowed_hosts;
+        self
+    }
+
+    pub fn max_stale(&self) -> std::time::Duration {
+        self.max_stale
+    }
+
+    pub fn allowed_hosts(&self) -> &[String] {
+        &self.allowed_hosts
     }
 
     pub fn id(&self) -> &str {
@@ -218,20 +245,20 @@ impl Authority {
         let crls = self.crls.load();
         let mut in_use: Vec<&VerifiedCrl> = crls.iter().flatten().map(Arc::as_ref).collect();
         in_use.push(candidate);
-        decide(&in_use, &facts, now)
+        decide(&in_use, &facts, now, self.max_stale)
     }
 
     fn decide(&self, facts: &CertificateFacts<'_>, now: SystemTime) -> Decision {
         let crls = self.crls.load();
         let in_use: Vec<&VerifiedCrl> = crls.iter().flatten().map(Arc::as_ref).collect();
-        decide(&in_use, facts, now)
+        decide(&in_use, facts, now, self.max_stale)
     }
 
     /// Checks whether a current CRL is in use, so that lookups can be decided.
     pub fn is_ready(&self, now: SystemTime) -> bool {
         self.crls()
             .iter()
-            .any(|crl| !crl.is_delta() && !crl.is_expired_at(now))
+            .any(|crl| !crl.is_delta() && !crl.is_unusable_at(now, self.max_stale))
     }
 
     /// Replaces the CRL held for the source at `source_index`, unless its CRL number is lower
@@ -278,6 +305,37 @@ impl Authority {
             None => highest.push((kind, crl.crl_number().to_vec())),
         }
         Ok(())
+    }
+
+    /// Records a fetch answered 304 Not Modified: the CRL in use is still the current one.
+    pub fn record_not_modified(&self, source_index: usize, at: SystemTime) {
+        self.update_status(source_index, |status| {
+            status.last_attempt = Some(at);
+            status.last_success = Some(at);
+            status.last_error = None;
+        });
+    }
+
+    /// Keeps the validators of the body behind the CRL just stored.
+    pub fn record_validators(&self, source_index: usize, validators: Validators) {
+        self.update_status(source_index, |status| status.validators = validators);
+    }
+
+    /// Returns the validators to send for the source at `source_index`: those of the body
+    /// behind the CRL in use, or none when no CRL from that source is in use.
+    pub fn validators_for(&self, source_index: usize) -> Validators {
+        let has_crl = self
+            .crls
+            .load()
+            .get(source_index)
+            .is_some_and(Option::is_some);
+        if !has_crl {
+            return Validators::default();
+        }
+        self.source_statuses()
+            .get(source_index)
+            .map(|status| status.validators.clone())
+            .unwrap_or_default()
     }
 
     /// Records a failed fetch or verification. The CRL already held stays in use.
@@ -340,7 +398,8 @@ impl Authorities {
             list.push(Arc::new(
                 Authority::new(ca.id.clone(), certificate, ca.crl.clone())
                     .with_legacy_policy(ca.allow_sha1, ca.max_age_without_next_update)
-                    .with_crl_signers(signers),
+                    .with_crl_signers(signers)
+                    .with_fetch_policy(ca.max_stale, ca.allowed_hosts.clone()),
             ));
         }
         if errors.is_empty() {

@@ -245,7 +245,10 @@ impl<'a> ChainCheck<'a> {
             distribution_points: certificate.crl_distribution_points(),
         };
         let usable: Vec<&VerifiedCrl> = verified.iter().collect();
-        match (decide(&usable, &facts, self.at()), first_error) {
+        match (
+            decide(&usable, &facts, self.at(), std::time::Duration::ZERO),
+            first_error,
+        ) {
             // Name the rejected CRL rather than only "no CRL", so the cause is visible.
             (Decision::Unknown(reason), Some(error)) if reason.code == "no_crl" => {
                 Decision::Unknown(error)

@@ -2,7 +2,7 @@
 //! CRL processing of RFC 5280 section 6.3.3.
 
 use std::cmp::Ordering;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
@@ -57,6 +57,8 @@ pub enum Decision {
     Good {
         this_update: SystemTime,
         next_update: SystemTime,
+        /// Decided from a CRL past its nextUpdate, within the CA's max_stale.
+        stale: bool,
     },
     /// A current, verified CRL lists the certificate.
     Revoked {
@@ -64,6 +66,7 @@ pub enum Decision {
         reason: Option<RevocationReason>,
         this_update: SystemTime,
         next_update: SystemTime,
+        stale: bool,
     },
     /// No current, verified CRL covers the certificate, so the status is undetermined.
     Unknown(UnknownReason),
@@ -101,15 +104,21 @@ struct PointView<'a> {
 }
 
 /// Decides the status of a certificate from verified CRLs (complete and delta) as of `now`.
+/// A CRL past its nextUpdate is used only within `max_stale`, and its answers are marked stale.
 ///
 /// Every CRL in scope is consulted for an entry, even after earlier CRLs covered every reason,
 /// so a mirror that has not caught up cannot hide a revocation that another copy lists. This
 /// departs from step (e) of RFC 5280 section 6.3.3, which skips such CRLs.
-pub fn decide(crls: &[&VerifiedCrl], facts: &CertificateFacts<'_>, now: SystemTime) -> Decision {
+pub fn decide(
+    crls: &[&VerifiedCrl],
+    facts: &CertificateFacts<'_>,
+    now: SystemTime,
+    max_stale: Duration,
+) -> Decision {
     let current: Vec<&VerifiedCrl> = crls
         .iter()
         .copied()
-        .filter(|crl| !crl.is_expired_at(now))
+        .filter(|crl| !crl.is_unusable_at(now, max_stale))
         .collect();
     let mut complete: Vec<&VerifiedCrl> = current
         .iter()
@@ -130,6 +139,7 @@ pub fn decide(crls: &[&VerifiedCrl], facts: &CertificateFacts<'_>, now: SystemTi
     let points = points_of(facts);
     let mut reasons_mask = ReasonSet::NONE;
     let mut newest_used: Option<&VerifiedCrl> = None;
+    let mut any_stale = false;
 
     for point in &points {
         for crl in &complete {
@@ -143,10 +153,12 @@ pub fn decide(crls: &[&VerifiedCrl], facts: &CertificateFacts<'_>, now: SystemTi
                     reason: entry.reason,
                     this_update: listed_on.this_update(),
                     next_update: listed_on.next_update(),
+                    stale: listed_on.is_expired_at(now),
                 };
             }
 
             reasons_mask = reasons_mask.union(crl.scope().reasons().intersection(point.reasons));
+            any_stale |= crl.is_expired_at(now);
             if newest_used.is_none_or(|used| crl.this_update() > used.this_update()) {
                 newest_used = Some(crl);
             }
@@ -157,6 +169,7 @@ pub fn decide(crls: &[&VerifiedCrl], facts: &CertificateFacts<'_>, now: SystemTi
         Some(crl) if reasons_mask == ReasonSet::ALL => Decision::Good {
             this_update: crl.this_update(),
             next_update: crl.next_update(),
+            stale: any_stale,
         },
         Some(_) => Decision::Unknown(UnknownReason::new(
             "out_of_scope",
@@ -335,7 +348,6 @@ fn general_names_match(left: &GeneralName, right: &GeneralName) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
 
     use super::*;
     use crate::crl::{DecodedCrl, VerifyOptions};
@@ -388,7 +400,7 @@ mod tests {
             is_ca,
             distribution_points: &[],
         };
-        decide(crls, &facts, SystemTime::now())
+        decide(crls, &facts, SystemTime::now(), Duration::ZERO)
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::decide::Decision;
 use super::schedule::{Schedule, random_unit};
 use crate::crl::{CrlError, DecodedCrl, VerifiedCrl, VerifyOptions};
 use crate::metrics::{FetchOutcome, Metrics};
-use crate::source::{Fetcher, Source};
+use crate::source::{Fetched, Fetcher, Source};
 
 /// The result of refreshing one source.
 #[derive(Debug)]
@@ -21,6 +21,8 @@ pub enum RefreshOutcome {
         this_update: SystemTime,
         entries: usize,
     },
+    /// The source answered 304: the CRL in use is still current.
+    NotModified,
     /// The body could not be fetched; the CRL already held stays in use.
     FetchFailed(String),
     /// The body is not a valid CRL for this CA; the CRL already held stays in use.
@@ -130,9 +132,12 @@ impl Refresher {
             }
 
             let outcomes = self.refresh_authority(authority).await;
-            let failed = outcomes
-                .iter()
-                .any(|outcome| !matches!(outcome, RefreshOutcome::Stored { .. }));
+            let failed = outcomes.iter().any(|outcome| {
+                !matches!(
+                    outcome,
+                    RefreshOutcome::Stored { .. } | RefreshOutcome::NotModified
+                )
+            });
             failures = if failed {
                 failures.saturating_add(1)
             } else {
@@ -159,8 +164,20 @@ impl Refresher {
         index: usize,
         source: &Source,
     ) -> RefreshOutcome {
-        let body = match self.fetcher.fetch(source).await {
-            Ok(body) => body,
+        let validators = authority.validators_for(index);
+        let fetched = self
+            .fetcher
+            .fetch_from(source, authority.allowed_hosts(), &validators)
+            .await;
+        let (body, validators) = match fetched {
+            Ok(Fetched::Body { bytes, validators }) => (bytes, validators),
+            Ok(Fetched::NotModified) => {
+                tracing::debug!(ca = authority.id(), source = %source, "CRL not modified");
+                self.metrics
+                    .count_fetch(authority.id(), FetchOutcome::NotModified);
+                authority.record_not_modified(index, SystemTime::now());
+                return RefreshOutcome::NotModified;
+            }
             Err(error) => {
                 let message = error.to_string();
                 tracing::warn!(ca = authority.id(), source = %source, error = %message, "CRL fetch failed; keeping the CRL already held");
@@ -187,6 +204,7 @@ impl Refresher {
         });
         match stored {
             Ok(crl) => {
+                authority.record_validators(index, validators);
                 tracing::debug!(ca = authority.id(), source = %source, entries = crl.entry_count(), "CRL verified and stored");
                 self.metrics
                     .count_fetch(authority.id(), FetchOutcome::Success);
@@ -248,6 +266,7 @@ fn verify_body(
         clock_skew,
         allow_sha1: authority.allow_sha1(),
         max_age_without_next_update: authority.max_age_without_next_update(),
+        max_stale: authority.max_stale(),
     };
     let mut newest: Option<VerifiedCrl> = None;
     let mut first_error = None;
