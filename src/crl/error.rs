@@ -158,6 +158,16 @@ pub enum CrlError {
         highest: String,
     },
 
+    /// An entry's serial number has more than 21 content octets, more than the index stores.
+    /// RFC 5280 section 4.1.2.2 allows 20 octets, and a positive 20-octet number whose top bit
+    /// is set takes a 21st. x509-cert 0.2 already rejects longer serials while decoding.
+    #[error(
+        "CRL from {origin} lists serial {serial}, which has {} content octets; RFC 5280 allows \
+         at most 20, plus a leading zero octet when the top bit is set",
+        .serial.as_bytes().len()
+    )]
+    SerialTooLong { origin: String, serial: Serial },
+
     /// No cRLNumber extension (RFC 5280 section 5.2.3 makes it mandatory).
     #[error("CRL from {origin} has no cRLNumber extension; conforming CAs include one")]
     MissingCrlNumber { origin: String },
@@ -183,10 +193,31 @@ impl CrlError {
             Self::UnknownCriticalExtension { .. } | Self::UnknownCriticalEntryExtension { .. } => {
                 "crl_unknown_critical_extension"
             }
-            Self::CertificateIssuerInDirectCrl { .. } | Self::MissingCrlNumber { .. } => {
-                "crl_malformed"
-            }
+            Self::CertificateIssuerInDirectCrl { .. }
+            | Self::SerialTooLong { .. }
+            | Self::MissingCrlNumber { .. } => "crl_malformed",
             Self::CrlNumberRegressed { .. } => "crl_number_regressed",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_too_long_is_malformed() {
+        let error = CrlError::SerialTooLong {
+            origin: "http://127.0.0.1:9000/ca.crl".to_owned(),
+            serial: Serial::from_der_content(&[0x01; 22]),
+        };
+        let message = error.to_string();
+
+        assert_eq!(error.reason_code(), "crl_malformed");
+        assert!(
+            message.contains("http://127.0.0.1:9000/ca.crl"),
+            "{message}"
+        );
+        assert!(message.contains("has 22 content octets"), "{message}");
     }
 }

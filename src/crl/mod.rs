@@ -15,7 +15,7 @@ mod verify;
 
 pub use decode::DecodedCrl;
 pub use error::CrlError;
-pub use index::{RevocationReason, RevokedEntry, RevokedIndex};
+pub use index::{RevocationReason, RevokedEntry, RevokedIndex, RevokedIndexBuilder, SerialTooLong};
 pub use number::compare_crl_numbers;
 pub use scope::{CrlScope, ReasonSet};
 pub use verify::{VerifiedCrl, VerifyOptions};

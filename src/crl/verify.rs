@@ -13,7 +13,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{AuthorityKeyIdentifier, BaseCrlNumber, CrlNumber, CrlReason};
 use x509_cert::name::Name;
 
-use super::index::{RevokedEntry, RevokedIndex};
+use super::index::{RevokedEntry, RevokedIndex, RevokedIndexBuilder};
 use super::scope::CrlScope;
 use super::{CrlError, DecodedCrl};
 use crate::x509::{ParsedCertificate, Serial, hex, names_match};
@@ -314,12 +314,12 @@ impl DecodedCrl {
     /// In an indirect CRL a certificateIssuer entry extension names the issuer of that entry
     /// and of every following entry until the next one (section 5.3.3).
     fn build_index(&self, scope: &CrlScope) -> Result<(Vec<Name>, RevokedIndex), CrlError> {
-        let mut index = RevokedIndex::default();
         let mut issuers = vec![self.issuer().clone()];
         let Some(revoked) = &self.list().tbs_cert_list.revoked_certificates else {
-            return Ok((issuers, index));
+            return Ok((issuers, RevokedIndex::default()));
         };
 
+        let mut index = RevokedIndexBuilder::with_capacity(revoked.len());
         let mut current_issuer = 0;
         for entry in revoked {
             let serial = Serial::from_der_content(entry.serial_number.as_bytes());
@@ -341,17 +341,19 @@ impl DecodedCrl {
                     }
                 };
             }
-            index.insert(
-                current_issuer,
-                serial,
-                RevokedEntry {
-                    revocation_time: entry.revocation_date.to_system_time(),
-                    reason: read.reason,
-                    invalidity_date: read.invalidity_date,
-                },
-            );
+            let revoked_entry = RevokedEntry {
+                revocation_time: entry.revocation_date.to_system_time(),
+                reason: read.reason,
+                invalidity_date: read.invalidity_date,
+            };
+            index
+                .insert(current_issuer, &serial, revoked_entry)
+                .map_err(|_| CrlError::SerialTooLong {
+                    origin: self.origin().to_owned(),
+                    serial,
+                })?;
         }
-        Ok((issuers, index))
+        Ok((issuers, index.finish()))
     }
 
     fn read_entry_extension(
@@ -422,7 +424,7 @@ impl VerifiedCrl {
         &self,
         certificate_issuer: &Name,
         serial: &Serial,
-    ) -> Option<&RevokedEntry> {
+    ) -> Option<RevokedEntry> {
         self.entry_issuers
             .iter()
             .enumerate()

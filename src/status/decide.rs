@@ -284,7 +284,7 @@ fn listing<'c>(
     crl: &'c VerifiedCrl,
     deltas: &[&'c VerifiedCrl],
     facts: &CertificateFacts<'_>,
-) -> Option<(&'c RevokedEntry, &'c VerifiedCrl)> {
+) -> Option<(RevokedEntry, &'c VerifiedCrl)> {
     let entry = match delta_for(crl, deltas) {
         Some(delta) => match delta.revoked_entry(facts.issuer, facts.serial) {
             Some(entry) => Some((entry, delta)),
