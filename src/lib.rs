@@ -8,5 +8,6 @@ pub mod fixtures;
 pub mod http;
 pub mod metrics;
 pub mod source;
+pub mod state;
 pub mod status;
 pub mod x509;

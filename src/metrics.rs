@@ -12,6 +12,7 @@ pub struct Metrics {
     pub crl_next_update: GaugeVec,
     pub crl_fetches: IntCounterVec,
     pub crl_number_regressions: IntCounterVec,
+    pub state_errors: IntCounterVec,
     pub lookups: IntCounterVec,
 }
 
@@ -76,6 +77,14 @@ impl Metrics {
             ),
             &["ca"],
         )?;
+        let state_errors = IntCounterVec::new(
+            Opts::new(
+                "revcheck_state_errors_total",
+                "Failures to save or load last-good CRLs in the state directory, per CA and \
+                 operation (save, load)",
+            ),
+            &["ca", "operation"],
+        )?;
         let lookups = IntCounterVec::new(
             Opts::new(
                 "revcheck_lookups_total",
@@ -89,6 +98,7 @@ impl Metrics {
         registry.register(Box::new(crl_next_update.clone()))?;
         registry.register(Box::new(crl_fetches.clone()))?;
         registry.register(Box::new(crl_number_regressions.clone()))?;
+        registry.register(Box::new(state_errors.clone()))?;
         registry.register(Box::new(lookups.clone()))?;
 
         Ok(Self {
@@ -98,6 +108,7 @@ impl Metrics {
             crl_next_update,
             crl_fetches,
             crl_number_regressions,
+            state_errors,
             lookups,
         })
     }

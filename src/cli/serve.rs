@@ -1,25 +1,22 @@
-//! `revcheck serve`: load the configuration, fetch CRLs, answer lookups until stopped.
+//! `revcheck serve`: load the configuration, fetch CRLs, answer lookups until stopped, and
+//! reload the configuration on SIGHUP.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::{EXIT_USAGE, default_config_path, init_tracing};
 use crate::config::Config;
 use crate::http::{AppState, routes};
 use crate::metrics::Metrics;
 use crate::source::{FetchLimits, Fetcher};
-use crate::status::{Authorities, Refresher, Schedule};
-
-/// Maximum wait for open connections after a stop signal. Lookups are answered from memory in
-/// milliseconds, so a connection still open by then is stalled or has no request on it. The
-/// server of warp 0.3, hyper 0.14.32, counts a connection without a request as busy, and its
-/// graceful shutdown waits until that client sends a request or disconnects.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::state::StateStore;
+use crate::status::{Authorities, AuthorityError, Refresher, Schedule};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -31,27 +28,10 @@ pub struct ServeArgs {
 pub fn run(args: &ServeArgs) -> ExitCode {
     init_tracing();
 
-    let config = match Config::load(&args.config) {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("revcheck: {error}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
-    let authorities = match Authorities::from_config(&config) {
-        Ok(authorities) => Arc::new(authorities),
-        Err(errors) => {
-            let count = match errors.len() {
-                1 => "1 problem".to_owned(),
-                count => format!("{count} problems"),
-            };
-            eprintln!(
-                "revcheck: invalid configuration in {} ({count}):",
-                config.path.display()
-            );
-            for error in errors {
-                eprintln!("  {error}");
-            }
+    let (config, authorities) = match load(&args.config) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("revcheck: {message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
@@ -69,7 +49,87 @@ pub fn run(args: &ServeArgs) -> ExitCode {
     runtime.block_on(serve(config, authorities))
 }
 
-async fn serve(config: Config, authorities: Arc<Authorities>) -> ExitCode {
+/// Loads and validates the configuration and its CA certificates; the message lists every
+/// problem.
+fn load(path: &Path) -> Result<(Config, Authorities), String> {
+    let config = Config::load(path).map_err(|error| error.to_string())?;
+    let authorities = Authorities::from_config(&config)
+        .map_err(|errors| describe_authority_errors(&config, &errors))?;
+    Ok((config, authorities))
+}
+
+fn describe_authority_errors(config: &Config, errors: &[AuthorityError]) -> String {
+    let count = if errors.len() == 1 {
+        "1 problem".to_owned()
+    } else {
+        format!("{} problems", errors.len())
+    };
+    let mut message = format!(
+        "invalid configuration in {} ({count}):",
+        config.path.display()
+    );
+    for error in errors {
+        message.push_str("\n  ");
+        message.push_str(&error.to_string());
+    }
+    message
+}
+
+/// The parts of the service that a reload replaces: the CAs and their refresh task.
+struct Generation {
+    authorities: Arc<Authorities>,
+    stop_refresh: watch::Sender<bool>,
+    refresh_task: JoinHandle<()>,
+}
+
+impl Generation {
+    /// Restores last-good CRLs from the state directory, then starts refreshing on schedule.
+    fn start(
+        config: &Config,
+        authorities: Arc<Authorities>,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Self, String> {
+        let limits = FetchLimits {
+            timeout: config.fetch.timeout,
+            deadline: config.fetch.deadline,
+            max_size: config.fetch.max_size,
+            max_redirects: config.fetch.max_redirects,
+        };
+        let fetcher = Fetcher::new(limits)
+            .map_err(|error| format!("cannot build the HTTP client for fetching CRLs: {error}"))?;
+        let refresher = Arc::new(
+            Refresher::new(
+                Arc::clone(&authorities),
+                fetcher,
+                config.clock_skew,
+                Arc::clone(metrics),
+            )
+            .with_state(StateStore::new(config.state_dir.clone())),
+        );
+        refresher.load_state();
+
+        let (stop_refresh, stopped) = watch::channel(false);
+        let schedule = Schedule::from_config(&config.refresh);
+        let refresh_task = tokio::spawn(tracing::Instrument::instrument(
+            refresher.run(schedule, stopped),
+            tracing::info_span!("crl_refresh"),
+        ));
+        Ok(Self {
+            authorities,
+            stop_refresh,
+            refresh_task,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop_refresh.send(true);
+        // A fetch in progress ends at its deadline; nothing it stores is needed any more.
+        self.refresh_task.abort();
+        let _ = self.refresh_task.await;
+    }
+}
+
+async fn serve(config: Config, authorities: Authorities) -> ExitCode {
     let metrics = match Metrics::new() {
         Ok(metrics) => Arc::new(metrics),
         Err(error) => {
@@ -77,105 +137,206 @@ async fn serve(config: Config, authorities: Arc<Authorities>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let limits = FetchLimits {
-        timeout: config.fetch.timeout,
-        deadline: config.fetch.deadline,
-        max_size: config.fetch.max_size,
-        max_redirects: config.fetch.max_redirects,
-    };
-    let fetcher = match Fetcher::new(limits) {
-        Ok(fetcher) => fetcher,
-        Err(error) => {
-            tracing::error!(%error, "cannot build the HTTP client for fetching CRLs");
-            return ExitCode::FAILURE;
-        }
-    };
-
     let ca_ids: Vec<&str> = authorities.iter().map(|authority| authority.id()).collect();
-    tracing::info!(config = %config.path.display(), cas = ?ca_ids, listen = %config.listen, "starting revcheck");
+    tracing::info!(config = %config.path.display(), cas = ?ca_ids, listen = %config.listen, state_dir = %config.state_dir.display(), "starting revcheck");
 
     // Installed before the address is logged, because a supervisor that reads that line may
     // send SIGTERM at once, and without a handler the signal kills the process with no drain.
-    let mut stop_signals = match StopSignals::install() {
+    let mut signals = match Signals::install() {
         Ok(signals) => signals,
         Err(error) => {
-            tracing::error!(%error, "cannot install handlers for SIGTERM and SIGINT");
+            tracing::error!(%error, "cannot install handlers for SIGTERM, SIGINT and SIGHUP");
             return ExitCode::FAILURE;
         }
     };
 
-    let (shutdown_sender, shutdown) = watch::channel(false);
+    let authorities = Arc::new(authorities);
+    let mut generation = match Generation::start(&config, Arc::clone(&authorities), &metrics) {
+        Ok(generation) => generation,
+        Err(message) => {
+            tracing::error!(%message, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
     let state = Arc::new(AppState {
-        authorities: Arc::clone(&authorities),
+        authorities: ArcSwap::new(authorities),
         metrics: Arc::clone(&metrics),
     });
-    let server_shutdown = {
-        let mut shutdown = shutdown.clone();
-        async move {
-            let _ = shutdown.changed().await;
+
+    let (shutdown_sender, shutdown) = watch::channel(false);
+    let mut server_tasks = Vec::new();
+    match bind_tcp(&config, &state, shutdown.clone()) {
+        Ok(task) => server_tasks.push(task),
+        Err(()) => return ExitCode::FAILURE,
+    }
+    if let Some(path) = &config.listen_unix {
+        match bind_unix(path, &state, shutdown.clone()) {
+            Ok(task) => server_tasks.push(task),
+            Err(()) => return ExitCode::FAILURE,
+        }
+    }
+
+    let mut config = config;
+    let signal = loop {
+        match signals.recv().await {
+            Received::Reload => {
+                if let Some((new_config, new_generation)) = reload(&config, &state, &metrics).await
+                {
+                    let old = std::mem::replace(&mut generation, new_generation);
+                    old.stop().await;
+                    config = new_config;
+                }
+            }
+            Received::Stop(name) => break name,
         }
     };
-    let (address, server) = match warp::serve(routes(state))
-        .try_bind_with_graceful_shutdown(config.listen, server_shutdown)
-    {
-        Ok(bound) => bound,
-        Err(error) => {
-            tracing::error!(listen = %config.listen, %error, "cannot listen; choose a free address in `listen`");
-            return ExitCode::FAILURE;
-        }
-    };
-    tracing::info!(addr = %address, "listening");
 
-    let refresher = Arc::new(Refresher::new(
-        authorities,
-        fetcher,
-        config.clock_skew,
-        metrics,
-    ));
-    let refresh_span = tracing::info_span!("crl_refresh");
-    let refresh_task = tokio::spawn(tracing::Instrument::instrument(
-        Arc::clone(&refresher).run(Schedule::from_config(&config.refresh), shutdown.clone()),
-        refresh_span,
-    ));
-    let server_task = tokio::spawn(server);
-
-    let signal = stop_signals.recv().await;
     tracing::info!(signal, "stopping: draining requests in flight");
     let _ = shutdown_sender.send(true);
-
-    match tokio::time::timeout(DRAIN_TIMEOUT, server_task).await {
-        Ok(Ok(())) => {}
-        Ok(Err(error)) => tracing::error!(%error, "HTTP server task failed"),
-        Err(_) => tracing::warn!(
-            timeout = ?DRAIN_TIMEOUT,
-            "connections still open after the drain timeout; closing them"
-        ),
+    let drain = async {
+        for task in server_tasks {
+            if let Err(error) = task.await {
+                tracing::error!(%error, "HTTP server task failed");
+            }
+        }
+    };
+    // hyper 0.14 (under warp 0.3) counts a connection without a request as busy, so the drain
+    // is bounded: a client holding an idle connection cannot keep the process alive.
+    if tokio::time::timeout(config.drain_timeout, drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!(timeout = ?config.drain_timeout, "connections still open after drain_timeout; closing them");
     }
-    refresh_task.abort();
+    generation.stop().await;
+    if let Some(path) = &config.listen_unix {
+        let _ = std::fs::remove_file(path);
+    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
 
-/// Handlers for the signals that stop the server. Until they are installed, SIGTERM and SIGINT
-/// terminate the process at once, with no drain and no exit status 0.
-struct StopSignals {
-    terminate: Signal,
-    interrupt: Signal,
+/// Loads the configuration again. A valid one replaces the CAs (keeping the CRLs they share
+/// with the old set) and starts a new refresh task; an invalid one is logged and the running
+/// configuration stays.
+async fn reload(
+    running: &Config,
+    state: &AppState,
+    metrics: &Arc<Metrics>,
+) -> Option<(Config, Generation)> {
+    tracing::info!(config = %running.path.display(), "SIGHUP: reloading the configuration");
+    let (config, authorities) = match load(&running.path) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            tracing::error!(%message, "reload rejected; the running configuration stays in use");
+            return None;
+        }
+    };
+    if config.listen != running.listen || config.listen_unix != running.listen_unix {
+        tracing::warn!("listen and listen_unix changes take effect only after a restart");
+    }
+
+    authorities.adopt_from(&state.authorities.load());
+    let authorities = Arc::new(authorities);
+    let generation = match Generation::start(&config, Arc::clone(&authorities), metrics) {
+        Ok(generation) => generation,
+        Err(message) => {
+            tracing::error!(%message, "reload rejected; the running configuration stays in use");
+            return None;
+        }
+    };
+    state.authorities.store(authorities);
+    let ca_ids: Vec<String> = generation
+        .authorities
+        .iter()
+        .map(|authority| authority.id().to_owned())
+        .collect();
+    tracing::info!(cas = ?ca_ids, "configuration reloaded");
+    Some((config, generation))
 }
 
-impl StopSignals {
+fn bind_tcp(
+    config: &Config,
+    state: &Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, ()> {
+    let stopped = async move {
+        let _ = shutdown.changed().await;
+    };
+    let bound = warp::serve(routes(Arc::clone(state)))
+        .try_bind_with_graceful_shutdown(config.listen, stopped);
+    match bound {
+        Ok((address, server)) => {
+            tracing::info!(addr = %address, "listening");
+            Ok(tokio::spawn(server))
+        }
+        Err(error) => {
+            tracing::error!(listen = %config.listen, %error, "cannot listen; choose a free address in `listen`");
+            Err(())
+        }
+    }
+}
+
+fn bind_unix(
+    path: &Path,
+    state: &Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<JoinHandle<()>, ()> {
+    // A socket file left by a previous run would make bind fail; anything else is kept.
+    if std::fs::symlink_metadata(path)
+        .is_ok_and(|metadata| std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()))
+    {
+        let _ = std::fs::remove_file(path);
+    }
+    let listener = match tokio::net::UnixListener::bind(path) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::error!(path = %path.display(), %error, "cannot listen on the Unix socket; fix `listen_unix`");
+            return Err(());
+        }
+    };
+    tracing::info!(path = %path.display(), "listening on Unix socket");
+
+    let incoming = futures_util::stream::unfold(listener, |listener| async move {
+        let accepted = listener.accept().await.map(|(stream, _)| stream);
+        Some((accepted, listener))
+    });
+    let stopped = async move {
+        let _ = shutdown.changed().await;
+    };
+    let server = warp::serve(routes(Arc::clone(state)))
+        .serve_incoming_with_graceful_shutdown(incoming, stopped);
+    Ok(tokio::spawn(server))
+}
+
+/// A signal the service acts on.
+enum Received {
+    Stop(&'static str),
+    Reload,
+}
+
+/// Handlers for SIGTERM and SIGINT (stop) and SIGHUP (reload). Until they are installed, these
+/// signals terminate the process at once, with no drain and no exit status 0.
+struct Signals {
+    terminate: Signal,
+    interrupt: Signal,
+    hangup: Signal,
+}
+
+impl Signals {
     fn install() -> std::io::Result<Self> {
         Ok(Self {
             terminate: signal(SignalKind::terminate())?,
             interrupt: signal(SignalKind::interrupt())?,
+            hangup: signal(SignalKind::hangup())?,
         })
     }
 
-    /// Waits for SIGTERM or SIGINT and returns its name.
-    async fn recv(&mut self) -> &'static str {
+    async fn recv(&mut self) -> Received {
         tokio::select! {
-            _ = self.terminate.recv() => "SIGTERM",
-            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => Received::Stop("SIGTERM"),
+            _ = self.interrupt.recv() => Received::Stop("SIGINT"),
+            _ = self.hangup.recv() => Received::Reload,
         }
     }
 }

@@ -13,6 +13,8 @@ use super::body::{
     CaResponse, ErrorResponse, MissingData, ReadyResponse, SourceResponse, StatusRequest,
     StatusResponse,
 };
+use arc_swap::ArcSwap;
+
 use crate::metrics::Metrics;
 use crate::status::{Authorities, Authority, CertStatus, Decision};
 use crate::x509::time::format_rfc3339;
@@ -24,7 +26,9 @@ const MAX_BODY_BYTES: u64 = 64 * 1024;
 /// State shared by the request handlers.
 #[derive(Debug)]
 pub struct AppState {
-    pub authorities: Arc<Authorities>,
+    /// The CAs of the running configuration, replaced as a whole on reload, so that a request
+    /// sees either the old or the new set, never a mix.
+    pub authorities: ArcSwap<Authorities>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -102,6 +106,7 @@ fn readiness(state: &AppState) -> Response {
     let now = SystemTime::now();
     let missing: Vec<MissingData> = state
         .authorities
+        .load()
         .iter()
         .filter(|authority| !authority.is_ready(now))
         .map(|authority| MissingData {
@@ -141,6 +146,7 @@ fn list_cas(state: &AppState) -> Response {
     let now = SystemTime::now();
     let cas: Vec<CaResponse> = state
         .authorities
+        .load()
         .iter()
         .map(|authority| {
             let crl = authority.newest_crl();
@@ -171,7 +177,8 @@ fn list_cas(state: &AppState) -> Response {
 }
 
 fn status_by_serial(state: &AppState, ca: &str, serial: &str) -> Response {
-    let Some(authority) = state.authorities.get(ca) else {
+    let authorities = state.authorities.load();
+    let Some(authority) = authorities.get(ca) else {
         count_lookup(state, None);
         return error_reply(
             StatusCode::NOT_FOUND,
@@ -248,7 +255,8 @@ fn status_of_certificate(state: &AppState, pem: &str) -> Response {
         );
     };
 
-    let Some(authority) = state.authorities.find_issuer(certificate) else {
+    let authorities = state.authorities.load();
+    let Some(authority) = authorities.find_issuer(certificate) else {
         count_lookup(state, None);
         return error_reply(
             StatusCode::UNPROCESSABLE_ENTITY,

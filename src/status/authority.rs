@@ -285,6 +285,19 @@ impl Authority {
         Ok(())
     }
 
+    /// Puts a CRL read back from the state directory in use, without recording a fetch.
+    pub fn restore_crl(&self, source_index: usize, crl: &Arc<VerifiedCrl>) -> Result<(), CrlError> {
+        self.accept_crl_number(crl)?;
+        self.crls.rcu(|slots| {
+            let mut slots = Vec::clone(slots);
+            if let Some(slot) = slots.get_mut(source_index) {
+                *slot = Some(Arc::clone(crl));
+            }
+            slots
+        });
+        Ok(())
+    }
+
     fn accept_crl_number(&self, crl: &VerifiedCrl) -> Result<(), CrlError> {
         let kind: CrlKind = (crl.is_delta(), crl.scope().clone());
         let mut highest = self
@@ -428,6 +441,33 @@ impl Authorities {
             names_match(authority.certificate.subject(), certificate.issuer())
                 && certificate.verify_signed_by(&authority.certificate).is_ok()
         })
+    }
+
+    /// Takes over, after a reload, the CRLs and fetch history that `previous` holds for the same
+    /// CA (same id and certificate) and the same source, so that a reload loses no data.
+    pub fn adopt_from(&self, previous: &Authorities) {
+        for authority in &self.list {
+            let Some(old) = previous.get(authority.id()) else {
+                continue;
+            };
+            if old.certificate.fingerprint() != authority.certificate.fingerprint() {
+                continue;
+            }
+            let old_crls = old.crls.load();
+            let old_statuses = old.source_statuses();
+            for (index, source) in authority.sources.iter().enumerate() {
+                let Some(old_index) = old.sources.iter().position(|known| known == source) else {
+                    continue;
+                };
+                if let Some(Some(crl)) = old_crls.get(old_index) {
+                    // The CRL was accepted under the same CA before, so its number cannot regress.
+                    let _ = authority.restore_crl(index, crl);
+                }
+                if let Some(status) = old_statuses.get(old_index) {
+                    authority.update_status(index, |current| *current = status.clone());
+                }
+            }
+        }
     }
 
     /// Checks whether every CA has a current CRL.

@@ -12,6 +12,7 @@ use super::schedule::{Schedule, random_unit};
 use crate::crl::{CrlError, DecodedCrl, VerifiedCrl, VerifyOptions};
 use crate::metrics::{FetchOutcome, Metrics};
 use crate::source::{Fetched, Fetcher, Source};
+use crate::state::StateStore;
 
 /// The result of refreshing one source.
 #[derive(Debug)]
@@ -36,6 +37,7 @@ pub struct Refresher {
     fetcher: Fetcher,
     clock_skew: Duration,
     metrics: Arc<Metrics>,
+    state: Option<StateStore>,
 }
 
 impl Refresher {
@@ -50,7 +52,99 @@ impl Refresher {
             fetcher,
             clock_skew,
             metrics,
+            state: None,
         }
+    }
+
+    /// Keeps every accepted CRL in `state`, and reads it back with [`Refresher::load_state`].
+    #[must_use]
+    pub fn with_state(mut self, state: StateStore) -> Self {
+        self.state = Some(state);
+        self
+    }
+
+    pub fn authorities(&self) -> &Arc<Authorities> {
+        &self.authorities
+    }
+
+    /// Reads the last good CRLs from the state directory and verifies them again, before any
+    /// network fetch. A file that is missing is skipped; one that is unreadable, corrupt,
+    /// tampered with or expired is logged, counted and ignored.
+    pub fn load_state(&self) {
+        let Some(state) = &self.state else { return };
+        let now = SystemTime::now();
+        for with_signers in [false, true] {
+            let group = self
+                .authorities
+                .iter()
+                .filter(|authority| authority.crl_signers().is_empty() != with_signers);
+            for authority in group {
+                for (index, source) in authority.sources().iter().enumerate() {
+                    self.load_source_state(state, authority, index, source, now);
+                }
+                self.update_crl_gauges(authority);
+            }
+        }
+        self.update_readiness();
+    }
+
+    fn load_source_state(
+        &self,
+        state: &StateStore,
+        authority: &Authority,
+        index: usize,
+        source: &Source,
+        now: SystemTime,
+    ) {
+        let path = state.path_for(authority.id(), source);
+        let bytes = match state.load(authority.id(), source) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(ca = authority.id(), source = %source, path = %path.display(), %error, "cannot read the state file; ignoring it");
+                self.count_state_error(authority, "load");
+                return;
+            }
+        };
+
+        let origin = format!("state file {}", path.display());
+        let restored = verify_body(
+            &bytes,
+            &origin,
+            authority,
+            &self.authorities,
+            now,
+            self.clock_skew,
+        )
+        .and_then(|crl| {
+            let crl = Arc::new(crl);
+            authority.restore_crl(index, &crl)?;
+            Ok(crl)
+        });
+        match restored {
+            Ok(crl) => {
+                tracing::info!(ca = authority.id(), source = %source, entries = crl.entry_count(), "CRL restored from the state directory")
+            }
+            Err(error) => {
+                tracing::warn!(ca = authority.id(), source = %source, path = %path.display(), reason = error.reason_code(), %error, "state file rejected; ignoring it");
+                self.count_state_error(authority, "load");
+            }
+        }
+    }
+
+    fn save_state(&self, authority: &Authority, source: &Source, crl: &VerifiedCrl) {
+        let Some(state) = &self.state else { return };
+        if let Err(error) = state.save(authority.id(), source, crl.der()) {
+            tracing::error!(ca = authority.id(), source = %source, dir = %state.dir().display(), %error, "cannot write the CRL to the state directory; it will not survive a restart");
+            self.count_state_error(authority, "save");
+        }
+    }
+
+    fn count_state_error(&self, authority: &Authority, operation: &str) {
+        self.metrics
+            .state_errors
+            .with_label_values(&[authority.id(), operation])
+            .inc();
     }
 
     /// Refreshes every CA now, the CAs concurrently and each CA's sources in order. CAs with
@@ -205,6 +299,7 @@ impl Refresher {
         match stored {
             Ok(crl) => {
                 authority.record_validators(index, validators);
+                self.save_state(authority, source, &crl);
                 tracing::debug!(ca = authority.id(), source = %source, entries = crl.entry_count(), "CRL verified and stored");
                 self.metrics
                     .count_fetch(authority.id(), FetchOutcome::Success);
