@@ -1,7 +1,10 @@
 //! Prometheus metrics. Names are a contract with dashboards and alert rules; labels take only
 //! CA ids and values from closed sets, never serial numbers or fingerprints.
 
-use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
+};
 
 /// Every metric revcheck exports, registered in its own registry.
 #[derive(Clone, Debug)]
@@ -10,6 +13,9 @@ pub struct Metrics {
     pub ready: IntGauge,
     pub crl_entries: IntGaugeVec,
     pub crl_next_update: GaugeVec,
+    pub crl_this_update: GaugeVec,
+    pub crl_last_success: GaugeVec,
+    pub lookup_duration: HistogramVec,
     pub crl_fetches: IntCounterVec,
     pub crl_number_regressions: IntCounterVec,
     pub state_errors: IntCounterVec,
@@ -62,6 +68,32 @@ impl Metrics {
             ),
             &["ca"],
         )?;
+        let crl_this_update = GaugeVec::new(
+            Opts::new(
+                "revcheck_crl_this_update_timestamp_seconds",
+                "thisUpdate of the newest CRL held per CA, as a Unix timestamp in seconds",
+            ),
+            &["ca"],
+        )?;
+        let crl_last_success = GaugeVec::new(
+            Opts::new(
+                "revcheck_crl_last_success_timestamp_seconds",
+                "Time of the last successful CRL fetch per CA (a verified CRL or 304 Not \
+                 Modified), as a Unix timestamp in seconds",
+            ),
+            &["ca"],
+        )?;
+        // Lookups are answered from memory, so the buckets start at 100 microseconds.
+        let lookup_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "revcheck_lookup_duration_seconds",
+                "Time to answer a status lookup, per endpoint, in seconds",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+            &["endpoint"],
+        )?;
         let crl_fetches = IntCounterVec::new(
             Opts::new(
                 "revcheck_crl_fetches_total",
@@ -96,6 +128,9 @@ impl Metrics {
         registry.register(Box::new(ready.clone()))?;
         registry.register(Box::new(crl_entries.clone()))?;
         registry.register(Box::new(crl_next_update.clone()))?;
+        registry.register(Box::new(crl_this_update.clone()))?;
+        registry.register(Box::new(crl_last_success.clone()))?;
+        registry.register(Box::new(lookup_duration.clone()))?;
         registry.register(Box::new(crl_fetches.clone()))?;
         registry.register(Box::new(crl_number_regressions.clone()))?;
         registry.register(Box::new(state_errors.clone()))?;
@@ -106,6 +141,9 @@ impl Metrics {
             ready,
             crl_entries,
             crl_next_update,
+            crl_this_update,
+            crl_last_success,
+            lookup_duration,
             crl_fetches,
             crl_number_regressions,
             state_errors,

@@ -38,6 +38,20 @@ pub struct StatusResponse {
     /// Whether the verdict comes from a CRL past its nextUpdate, served within the CA's
     /// `max_stale`.
     pub stale: bool,
+    /// For a lookup by certificate: the status of each CA certificate above it, issuing CA
+    /// first, up to the root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intermediates: Option<Vec<IntermediateResponse>>,
+}
+
+/// The status of one CA certificate on the path of a certificate looked up.
+#[derive(Debug, Serialize)]
+pub struct IntermediateResponse {
+    pub subject: String,
+    /// The status fields, with `ca` naming the configured CA that issued this certificate
+    /// (empty when that issuer is not configured).
+    #[serde(flatten)]
+    pub status: StatusResponse,
 }
 
 impl StatusResponse {
@@ -54,6 +68,7 @@ impl StatusResponse {
             next_update: None,
             checked_at: format_rfc3339(checked_at),
             stale: false,
+            intermediates: None,
         };
         match decision {
             Decision::Good {

@@ -10,8 +10,8 @@ use warp::reply::Response;
 use warp::{Filter, Reply};
 
 use super::body::{
-    CaResponse, ErrorResponse, MissingData, ReadyResponse, SourceResponse, StatusRequest,
-    StatusResponse,
+    CaResponse, ErrorResponse, IntermediateResponse, MissingData, ReadyResponse, SourceResponse,
+    StatusRequest, StatusResponse,
 };
 use arc_swap::ArcSwap;
 
@@ -64,14 +64,16 @@ pub fn routes(
         .and(warp::get())
         .and(state.clone())
         .map(|ca: String, serial: String, state: Arc<AppState>| {
-            status_by_serial(&state, &ca, &serial)
+            timed(&state, || status_by_serial(&state, &ca, &serial))
         });
     let status_post = warp::path!("v1" / "status")
         .and(warp::post())
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
         .and(warp::body::bytes())
         .and(state)
-        .map(|body: bytes::Bytes, state: Arc<AppState>| status_post(&state, &body));
+        .map(|body: bytes::Bytes, state: Arc<AppState>| {
+            timed(&state, || status_post(&state, &body))
+        });
 
     healthz
         .or(readyz)
@@ -86,6 +88,18 @@ pub fn routes(
         .unify()
         .recover(handle_rejection)
         .unify()
+}
+
+/// Runs a status lookup and records its duration under the `status` endpoint.
+fn timed(state: &AppState, lookup: impl FnOnce() -> Response) -> Response {
+    let started = std::time::Instant::now();
+    let response = lookup();
+    state
+        .metrics
+        .lookup_duration
+        .with_label_values(&["status"])
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 fn json_reply<T: Serialize>(status: StatusCode, body: &T) -> Response {
@@ -270,7 +284,23 @@ fn status_of_certificate(state: &AppState, pem: &str) -> Response {
     };
     let now = SystemTime::now();
     let decision = authority.decide_certificate(certificate, now);
-    reply_with_decision(state, authority, &certificate.serial(), &decision, now)
+    count_lookup(state, Some(decision.status()));
+    let mut response = StatusResponse::new(authority.id(), &certificate.serial(), &decision, now);
+    let intermediates = authorities
+        .intermediate_statuses(authority, now)
+        .into_iter()
+        .map(|intermediate| IntermediateResponse {
+            subject: intermediate.certificate.subject().to_string(),
+            status: StatusResponse::new(
+                intermediate.issuer_id.as_deref().unwrap_or_default(),
+                &intermediate.certificate.serial(),
+                &intermediate.decision,
+                now,
+            ),
+        })
+        .collect();
+    response.intermediates = Some(intermediates);
+    json_reply(StatusCode::OK, &response)
 }
 
 fn reply_with_decision(

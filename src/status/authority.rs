@@ -443,6 +443,46 @@ impl Authorities {
         })
     }
 
+    /// Decides the status of each CA certificate above a certificate that `issuing` issued:
+    /// `issuing`'s own certificate, then its issuer's, up to a self-signed certificate. Each is
+    /// decided by the configured CA that issued it; one whose issuer is not configured is
+    /// `unknown`, and the walk stops there.
+    pub fn intermediate_statuses(
+        &self,
+        issuing: &Authority,
+        now: SystemTime,
+    ) -> Vec<IntermediateStatus> {
+        let mut statuses = Vec::new();
+        let mut current = issuing.certificate.clone();
+        // A path longer than the number of CAs would repeat one, so it is cut there.
+        for _ in 0..self.list.len() {
+            if current.is_self_issued() && current.verify_signed_by(&current).is_ok() {
+                break;
+            }
+            let Some(issuer) = self.find_issuer(&current) else {
+                statuses.push(IntermediateStatus {
+                    decision: Decision::Unknown(super::decide::UnknownReason::new(
+                        "issuer_not_configured",
+                        format!(
+                            "the issuer \"{}\" of this CA certificate is not a configured CA",
+                            current.issuer()
+                        ),
+                    )),
+                    certificate: current,
+                    issuer_id: None,
+                });
+                break;
+            };
+            statuses.push(IntermediateStatus {
+                decision: issuer.decide_certificate(&current, now),
+                certificate: current,
+                issuer_id: Some(issuer.id.clone()),
+            });
+            current = issuer.certificate.clone();
+        }
+        statuses
+    }
+
     /// Takes over, after a reload, the CRLs and fetch history that `previous` holds for the same
     /// CA (same id and certificate) and the same source, so that a reload loses no data.
     pub fn adopt_from(&self, previous: &Authorities) {
@@ -474,6 +514,15 @@ impl Authorities {
     pub fn all_ready(&self, now: SystemTime) -> bool {
         self.list.iter().all(|authority| authority.is_ready(now))
     }
+}
+
+/// The revocation status of one CA certificate on a path.
+#[derive(Clone, Debug)]
+pub struct IntermediateStatus {
+    pub certificate: ParsedCertificate,
+    /// The configured CA that issued the certificate, when there is one.
+    pub issuer_id: Option<String>,
+    pub decision: Decision,
 }
 
 /// A separate CRL-signing certificate for a CA's name (RFC 5280 section 6.3.3 (f)), with its

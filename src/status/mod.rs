@@ -7,7 +7,9 @@ mod decide;
 mod refresh;
 mod schedule;
 
-pub use authority::{Authorities, Authority, AuthorityError, CrlSigner, SourceStatus};
+pub use authority::{
+    Authorities, Authority, AuthorityError, CrlSigner, IntermediateStatus, SourceStatus,
+};
 pub use chain::{CertificateResult, ChainCheck, ChainReport, PathError};
 pub use decide::{CertStatus, CertificateFacts, Decision, UnknownReason, decide};
 pub use refresh::{RefreshOutcome, Refresher};

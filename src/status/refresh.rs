@@ -336,6 +336,21 @@ impl Refresher {
                 .crl_next_update
                 .with_label_values(&[authority.id()])
                 .set(unix_seconds(crl.next_update()));
+            self.metrics
+                .crl_this_update
+                .with_label_values(&[authority.id()])
+                .set(unix_seconds(crl.this_update()));
+        }
+        let last_success = authority
+            .source_statuses()
+            .iter()
+            .filter_map(|status| status.last_success)
+            .max();
+        if let Some(last_success) = last_success {
+            self.metrics
+                .crl_last_success
+                .with_label_values(&[authority.id()])
+                .set(unix_seconds(last_success));
         }
     }
 
