@@ -326,3 +326,23 @@ fn refresh_metrics_exported() {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
 }
+
+#[test]
+fn oversized_headers_rejected() {
+    let pki = Pki::new(false);
+    let server = Server::start(&pki.write_config(""));
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port)).expect("connect to revcheck");
+    let filler = "a".repeat(40 * 1024);
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: revcheck\r\nX-Filler: {filler}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+
+    assert!(response.starts_with("HTTP/1.1 431"), "{response}");
+    assert!(
+        response.contains("\"error\":\"headers_too_large\""),
+        "{response}"
+    );
+}

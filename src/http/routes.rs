@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
-use warp::http::StatusCode;
+use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -22,6 +22,10 @@ use crate::x509::{ParsedCertificate, Serial, hex};
 
 /// Largest request body accepted, in bytes. A PEM certificate chain fits many times over.
 const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+/// Largest total size of request header names and values accepted, in bytes. nginx forwards a
+/// URL-escaped client certificate in one header, which stays well under this.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// State shared by the request handlers.
 #[derive(Debug)]
@@ -75,20 +79,44 @@ pub fn routes(
             timed(&state, || status_post(&state, &body))
         });
 
-    healthz
-        .or(readyz)
-        .unify()
-        .or(metrics)
-        .unify()
-        .or(cas)
-        .unify()
-        .or(status_by_serial)
-        .unify()
-        .or(status_post)
-        .unify()
+    let header_limit = warp::header::headers_cloned().and_then(|headers: HeaderMap| async move {
+        let size: usize = headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len())
+            .sum();
+        if size > MAX_HEADER_BYTES {
+            Err(warp::reject::custom(HeadersTooLarge { size }))
+        } else {
+            Ok(())
+        }
+    });
+
+    header_limit
+        .untuple_one()
+        .and(
+            healthz
+                .or(readyz)
+                .unify()
+                .or(metrics)
+                .unify()
+                .or(cas)
+                .unify()
+                .or(status_by_serial)
+                .unify()
+                .or(status_post)
+                .unify(),
+        )
         .recover(handle_rejection)
         .unify()
 }
+
+/// Rejection for requests whose headers exceed [`MAX_HEADER_BYTES`].
+#[derive(Debug)]
+struct HeadersTooLarge {
+    size: usize,
+}
+
+impl warp::reject::Reject for HeadersTooLarge {}
 
 /// Runs a status lookup and records its duration under the `status` endpoint.
 fn timed(state: &AppState, lookup: impl FnOnce() -> Response) -> Response {
@@ -335,6 +363,15 @@ fn truncate(text: &str) -> String {
 async fn handle_rejection(rejection: warp::Rejection) -> Result<Response, Infallible> {
     let response = if rejection.is_not_found() {
         error_reply(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+    } else if let Some(too_large) = rejection.find::<HeadersTooLarge>() {
+        error_reply(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "request headers take {} bytes, more than the limit of {MAX_HEADER_BYTES}",
+                too_large.size
+            ),
+        )
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         error_reply(
             StatusCode::PAYLOAD_TOO_LARGE,
