@@ -174,6 +174,17 @@ pub enum CrlError {
 }
 
 impl CrlError {
+    /// Checks whether the error says that the certificate tried as the signer did not sign the
+    /// CRL, so that another certificate for the same name may still verify it.
+    pub fn is_signer_problem(&self) -> bool {
+        matches!(
+            self,
+            Self::Signature { .. }
+                | Self::AuthorityKeyIdMismatch { .. }
+                | Self::SignerLacksCrlSign { .. }
+        )
+    }
+
     /// Returns a short, stable reason code for JSON bodies and metrics labels.
     pub fn reason_code(&self) -> &'static str {
         match self {

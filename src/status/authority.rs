@@ -206,25 +206,13 @@ impl Authority {
     /// Decides the revocation status of the certificate with `serial` issued by this CA, when
     /// only the serial number is known.
     pub fn decide_serial(&self, serial: &Serial, now: SystemTime) -> Decision {
-        let facts = CertificateFacts {
-            serial,
-            issuer: self.certificate.subject(),
-            is_ca: None,
-            distribution_points: &[],
-        };
+        let facts = CertificateFacts::serial_only(serial.clone(), self.certificate.subject());
         self.decide(&facts, now)
     }
 
     /// Decides the revocation status of `certificate`, which this CA issued.
     pub fn decide_certificate(&self, certificate: &ParsedCertificate, now: SystemTime) -> Decision {
-        let serial = certificate.serial();
-        let facts = CertificateFacts {
-            serial: &serial,
-            issuer: certificate.issuer(),
-            is_ca: Some(certificate.is_ca()),
-            distribution_points: certificate.crl_distribution_points(),
-        };
-        self.decide(&facts, now)
+        self.decide(&CertificateFacts::of(certificate), now)
     }
 
     /// Decides the status of `certificate` from the CRLs in use plus `candidate`, a CRL that is
@@ -235,13 +223,7 @@ impl Authority {
         candidate: &VerifiedCrl,
         now: SystemTime,
     ) -> Decision {
-        let serial = certificate.serial();
-        let facts = CertificateFacts {
-            serial: &serial,
-            issuer: certificate.issuer(),
-            is_ca: Some(certificate.is_ca()),
-            distribution_points: certificate.crl_distribution_points(),
-        };
+        let facts = CertificateFacts::of(certificate);
         let crls = self.crls.load();
         let mut in_use: Vec<&VerifiedCrl> = crls.iter().flatten().map(Arc::as_ref).collect();
         in_use.push(candidate);

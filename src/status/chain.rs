@@ -16,7 +16,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::name::Name;
 
 use super::decide::{CertStatus, CertificateFacts, Decision, UnknownReason, decide};
-use crate::crl::{CrlError, DecodedCrl, VerifiedCrl, VerifyOptions};
+use crate::crl::{DecodedCrl, VerifiedCrl, VerifyOptions};
 use crate::x509::time::format_rfc3339;
 use crate::x509::{ParsedCertificate, names_match};
 
@@ -237,13 +237,7 @@ impl<'a> ChainCheck<'a> {
             }
         }
 
-        let serial = certificate.serial();
-        let facts = CertificateFacts {
-            serial: &serial,
-            issuer: certificate.issuer(),
-            is_ca: Some(certificate.is_ca()),
-            distribution_points: certificate.crl_distribution_points(),
-        };
+        let facts = CertificateFacts::of(certificate);
         let usable: Vec<&VerifiedCrl> = verified.iter().collect();
         match (
             decide(&usable, &facts, self.at(), std::time::Duration::ZERO),
@@ -273,13 +267,7 @@ impl<'a> ChainCheck<'a> {
             match crl.verify(issuer, issuer, &self.options) {
                 Ok(verified) => return Ok(verified),
                 Err(error) => {
-                    let signer_problem = matches!(
-                        error,
-                        CrlError::Signature { .. }
-                            | CrlError::AuthorityKeyIdMismatch { .. }
-                            | CrlError::SignerLacksCrlSign { .. }
-                    );
-                    if !signer_problem {
+                    if !error.is_signer_problem() {
                         return Err(UnknownReason::new(error.reason_code(), error.to_string()));
                     }
                     last_error = Some(UnknownReason::new(error.reason_code(), error.to_string()));

@@ -83,15 +83,37 @@ impl Decision {
 }
 
 /// What the decision needs to know about the certificate being checked.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct CertificateFacts<'a> {
-    pub serial: &'a Serial,
+    pub serial: Serial,
     pub issuer: &'a Name,
     /// basicConstraints cA; `None` when only the serial number is known, so that a CRL limited
     /// to user or to CA certificates is never applied on a guess.
     pub is_ca: Option<bool>,
     /// The certificate's CRL distribution points; empty when the extension is absent.
     pub distribution_points: &'a [DistributionPoint],
+}
+
+impl<'a> CertificateFacts<'a> {
+    /// Facts read from a whole certificate.
+    pub fn of(certificate: &'a crate::x509::ParsedCertificate) -> Self {
+        Self {
+            serial: certificate.serial(),
+            issuer: certificate.issuer(),
+            is_ca: Some(certificate.is_ca()),
+            distribution_points: certificate.crl_distribution_points(),
+        }
+    }
+
+    /// Facts when only the serial number and the issuer are known.
+    pub fn serial_only(serial: Serial, issuer: &'a Name) -> Self {
+        Self {
+            serial,
+            issuer,
+            is_ca: None,
+            distribution_points: &[],
+        }
+    }
 }
 
 /// One distribution point as section 6.3.3 processes it. A certificate without the CRL
@@ -286,14 +308,14 @@ fn listing<'c>(
     facts: &CertificateFacts<'_>,
 ) -> Option<(RevokedEntry, &'c VerifiedCrl)> {
     let entry = match delta_for(crl, deltas) {
-        Some(delta) => match delta.revoked_entry(facts.issuer, facts.serial) {
+        Some(delta) => match delta.revoked_entry(facts.issuer, &facts.serial) {
             Some(entry) => Some((entry, delta)),
             None => crl
-                .revoked_entry(facts.issuer, facts.serial)
+                .revoked_entry(facts.issuer, &facts.serial)
                 .map(|e| (e, crl)),
         },
         None => crl
-            .revoked_entry(facts.issuer, facts.serial)
+            .revoked_entry(facts.issuer, &facts.serial)
             .map(|e| (e, crl)),
     };
     entry.filter(|(entry, _)| entry.reason != Some(RevocationReason::RemoveFromCrl))
@@ -395,7 +417,7 @@ mod tests {
     ) -> Decision {
         let serial = Serial::from_der_content(serial);
         let facts = CertificateFacts {
-            serial: &serial,
+            serial,
             issuer: setup.parsed.subject(),
             is_ca,
             distribution_points: &[],

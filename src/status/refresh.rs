@@ -420,13 +420,7 @@ fn verify_decoded(
         Ok(crl) => return Ok(crl),
         Err(error) => error,
     };
-    let signer_problem = matches!(
-        error,
-        CrlError::Signature { .. }
-            | CrlError::AuthorityKeyIdMismatch { .. }
-            | CrlError::SignerLacksCrlSign { .. }
-    );
-    if !signer_problem {
+    if !error.is_signer_problem() {
         return Err(error);
     }
 
