@@ -23,6 +23,13 @@ pub enum CrlError {
     #[error("CRL from {origin} cannot be decoded: {error}")]
     Decode { origin: String, error: der::Error },
 
+    /// The version field is present but is not v2 (RFC 5280 section 5.1.2.1).
+    #[error(
+        "CRL from {origin} has version field value {value}, but a CRL that carries the field \
+         must be v2 (value 1)"
+    )]
+    InvalidVersion { origin: String, value: u8 },
+
     /// A CRL or CRL entry extension revcheck reads is malformed or repeated.
     #[error("CRL from {origin} has a malformed {oid} extension: {detail}")]
     MalformedExtension {
@@ -135,9 +142,10 @@ impl CrlError {
     /// Returns a short, stable reason code for JSON bodies and metrics labels.
     pub fn reason_code(&self) -> &'static str {
         match self {
-            Self::Encoding { .. } | Self::Decode { .. } | Self::MalformedExtension { .. } => {
-                "crl_malformed"
-            }
+            Self::Encoding { .. }
+            | Self::Decode { .. }
+            | Self::InvalidVersion { .. }
+            | Self::MalformedExtension { .. } => "crl_malformed",
             Self::IssuerMismatch { .. } => "crl_issuer_mismatch",
             Self::SignerNameMismatch { .. }
             | Self::SignerLacksCrlSign { .. }
