@@ -4,6 +4,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use der::Decode;
+use x509_cert::Version;
 use x509_cert::crl::CertificateList;
 use x509_cert::name::Name;
 
@@ -57,6 +58,16 @@ impl DecodedCrl {
             let field = format!("revocationDate of entry {}", position + 1);
             time_check::check_decoded(&field, &entry.revocation_date).map_err(time_error)?;
         }
+        // RFC 5280 section 5.1.2.1: a present version field must be v2. x509-cert also
+        // decodes v1 (an explicit 0) and v3 (2), which no CRL may carry.
+        let version = list.tbs_cert_list.version;
+        if version != Version::V2 {
+            return Err(CrlError::InvalidVersion {
+                origin: origin.to_owned(),
+                value: version as u8,
+            });
+        }
+
         Ok(Self {
             origin: origin.to_owned(),
             der: der.into(),
@@ -174,5 +185,37 @@ mod tests {
     #[test]
     fn valid_times_decode() {
         assert!(DecodedCrl::from_der(&crl_der(), ORIGIN).is_ok());
+    }
+
+    /// Returns a CRL from a test CA with its version field set to `version`. The signature no
+    /// longer matches, which does not matter because decoding comes before verification.
+    fn crl_with_version(version: Version) -> Vec<u8> {
+        let ca = TestCa::root("Version CA").expect("test CA");
+        let der = CrlBuilder::new()
+            .crl_number(1)
+            .build(&ca)
+            .expect("CRL builds");
+        let mut list = CertificateList::from_der(&der).expect("CRL decodes");
+        list.tbs_cert_list.version = version;
+        list.to_der().expect("CRL encodes")
+    }
+
+    #[test]
+    fn version_2_decodes() {
+        let der = crl_with_version(Version::V2);
+        assert!(DecodedCrl::from_der(&der, "test").is_ok());
+    }
+
+    #[test]
+    fn version_other_than_2_rejected() {
+        for (version, value) in [(Version::V1, 0), (Version::V3, 2)] {
+            let der = crl_with_version(version);
+            let error = DecodedCrl::from_der(&der, "test").expect_err("invalid version");
+            assert!(
+                matches!(error, CrlError::InvalidVersion { value: found, .. } if found == value),
+                "{version:?}: {error:?}"
+            );
+            assert_eq!(error.reason_code(), "crl_malformed");
+        }
     }
 }

@@ -31,6 +31,12 @@ pub enum CrlError {
         value: String,
         rule: &'static str,
     },
+    /// The version field is present but is not v2 (RFC 5280 section 5.1.2.1).
+    #[error(
+        "CRL from {origin} has version field value {value}, but a CRL that carries the field \
+         must be v2 (value 1)"
+    )]
+    InvalidVersion { origin: String, value: u8 },
 
     /// A CRL or CRL entry extension revcheck reads is malformed or repeated.
     #[error("CRL from {origin} has a malformed {oid} extension: {detail}")]
@@ -191,6 +197,7 @@ impl CrlError {
             Self::Encoding { .. }
             | Self::Decode { .. }
             | Self::InvalidTime { .. }
+            | Self::InvalidVersion { .. }
             | Self::MalformedExtension { .. } => "crl_malformed",
             Self::IssuerMismatch { .. } => "crl_issuer_mismatch",
             Self::SignerNameMismatch { .. }
