@@ -495,10 +495,7 @@ fn crl_corpus_decodes_and_verifies_without_panics() {
                     .to_system_time(),
                 Corpus::Pkits => pkits_time,
             };
-            let options = VerifyOptions {
-                now,
-                clock_skew: Duration::ZERO,
-            };
+            let options = VerifyOptions::at(now, Duration::ZERO);
             let candidates = issuer_candidates(file, crl, certificates);
             let verification = catch_unwind(AssertUnwindSafe(|| {
                 verify(crl, der, &candidates, &unrelated, &demo, &options)

@@ -74,10 +74,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(crls) = DecodedCrl::from_pem_or_der(data, ORIGIN) else {
         return;
     };
-    let options = VerifyOptions {
-        now: SystemTime::UNIX_EPOCH + Duration::from_secs(VERIFICATION_TIME_SECONDS),
-        clock_skew: Duration::from_secs(300),
-    };
+    let options = VerifyOptions::at(
+        SystemTime::UNIX_EPOCH + Duration::from_secs(VERIFICATION_TIME_SECONDS),
+        Duration::from_secs(300),
+    );
     for crl in &crls {
         let _ = crl.verify(&ISSUING_CA, &ISSUING_CA, &options);
     }
