@@ -316,13 +316,23 @@ fn refresh_metrics_exported() {
     let (status, _) = server.get("/v1/status/issuing/1001");
     assert_eq!(status, 200);
 
-    let (status, metrics) = server.get("/metrics");
-    assert_eq!(status, 200);
-    for name in [
+    let names = [
         "revcheck_crl_this_update_timestamp_seconds{ca=\"issuing\"}",
         "revcheck_crl_last_success_timestamp_seconds{ca=\"issuing\"}",
         "revcheck_lookup_duration_seconds_count{endpoint=\"status\"}",
-    ] {
+    ];
+    // The gauges are set just after the CRL is stored, so they may trail readiness briefly.
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        let (status, text) = server.get("/metrics");
+        assert_eq!(status, 200);
+        metrics = text;
+        if names.iter().all(|name| metrics.contains(name)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for name in names {
         assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
     }
 }

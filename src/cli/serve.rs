@@ -151,30 +151,33 @@ async fn serve(config: Config, authorities: Authorities) -> ExitCode {
     };
 
     let authorities = Arc::new(authorities);
-    let mut generation = match Generation::start(&config, Arc::clone(&authorities), &metrics) {
+    let state = Arc::new(AppState {
+        authorities: ArcSwap::new(Arc::clone(&authorities)),
+        metrics: Arc::clone(&metrics),
+    });
+
+    // Bind first, so that a taken address fails the start before any CRL is fetched.
+    let (shutdown_sender, shutdown) = watch::channel(false);
+    let mut servers = Vec::new();
+    match bind_tcp(&config, &state, shutdown.clone()) {
+        Ok(server) => servers.push(server),
+        Err(()) => return ExitCode::FAILURE,
+    }
+    if let Some(path) = &config.listen_unix {
+        match bind_unix(path, &state, shutdown.clone()) {
+            Ok(server) => servers.push(server),
+            Err(()) => return ExitCode::FAILURE,
+        }
+    }
+
+    let mut generation = match Generation::start(&config, authorities, &metrics) {
         Ok(generation) => generation,
         Err(message) => {
             tracing::error!(%message, "cannot start");
             return ExitCode::FAILURE;
         }
     };
-    let state = Arc::new(AppState {
-        authorities: ArcSwap::new(authorities),
-        metrics: Arc::clone(&metrics),
-    });
-
-    let (shutdown_sender, shutdown) = watch::channel(false);
-    let mut server_tasks = Vec::new();
-    match bind_tcp(&config, &state, shutdown.clone()) {
-        Ok(task) => server_tasks.push(task),
-        Err(()) => return ExitCode::FAILURE,
-    }
-    if let Some(path) = &config.listen_unix {
-        match bind_unix(path, &state, shutdown.clone()) {
-            Ok(task) => server_tasks.push(task),
-            Err(()) => return ExitCode::FAILURE,
-        }
-    }
+    let server_tasks: Vec<JoinHandle<()>> = servers.into_iter().map(tokio::spawn).collect();
 
     let mut config = config;
     let signal = loop {
@@ -255,11 +258,14 @@ async fn reload(
     Some((config, generation))
 }
 
+/// A bound HTTP server, not yet running.
+type Server = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 fn bind_tcp(
     config: &Config,
     state: &Arc<AppState>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<JoinHandle<()>, ()> {
+) -> Result<Server, ()> {
     let stopped = async move {
         let _ = shutdown.changed().await;
     };
@@ -268,7 +274,7 @@ fn bind_tcp(
     match bound {
         Ok((address, server)) => {
             tracing::info!(addr = %address, "listening");
-            Ok(tokio::spawn(server))
+            Ok(Box::pin(server))
         }
         Err(error) => {
             tracing::error!(listen = %config.listen, %error, "cannot listen; choose a free address in `listen`");
@@ -281,7 +287,7 @@ fn bind_unix(
     path: &Path,
     state: &Arc<AppState>,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<JoinHandle<()>, ()> {
+) -> Result<Server, ()> {
     // A socket file left by a previous run would make bind fail; anything else is kept.
     if std::fs::symlink_metadata(path)
         .is_ok_and(|metadata| std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()))
@@ -306,7 +312,7 @@ fn bind_unix(
     };
     let server = warp::serve(routes(Arc::clone(state)))
         .serve_incoming_with_graceful_shutdown(incoming, stopped);
-    Ok(tokio::spawn(server))
+    Ok(Box::pin(server))
 }
 
 /// A signal the service acts on.

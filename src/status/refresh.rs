@@ -299,6 +299,7 @@ impl Refresher {
         match stored {
             Ok(crl) => {
                 authority.record_validators(index, validators);
+                self.update_crl_gauges(authority);
                 self.save_state(authority, source, &crl);
                 tracing::debug!(ca = authority.id(), source = %source, entries = crl.entry_count(), "CRL verified and stored");
                 self.metrics
