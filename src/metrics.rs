@@ -158,6 +158,19 @@ impl Metrics {
             .inc();
     }
 
+    /// Drops the per-CA series of a CA that a reload removed, so that dashboards do not show
+    /// its last values forever.
+    pub fn forget_ca(&self, ca: &str) {
+        for gauge in [
+            &self.crl_next_update,
+            &self.crl_this_update,
+            &self.crl_last_success,
+        ] {
+            let _ = gauge.remove_label_values(&[ca]);
+        }
+        let _ = self.crl_entries.remove_label_values(&[ca]);
+    }
+
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();

@@ -239,7 +239,8 @@ async fn reload(
         tracing::warn!("listen and listen_unix changes take effect only after a restart");
     }
 
-    authorities.adopt_from(&state.authorities.load());
+    let previous = state.authorities.load_full();
+    authorities.adopt_from(&previous);
     let authorities = Arc::new(authorities);
     let generation = match Generation::start(&config, Arc::clone(&authorities), metrics) {
         Ok(generation) => generation,
@@ -249,6 +250,12 @@ async fn reload(
         }
     };
     state.authorities.store(authorities);
+    for removed in previous
+        .iter()
+        .filter(|old| generation.authorities.get(old.id()).is_none())
+    {
+        metrics.forget_ca(removed.id());
+    }
     let ca_ids: Vec<String> = generation
         .authorities
         .iter()

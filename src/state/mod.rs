@@ -8,8 +8,12 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::source::Source;
 use crate::x509::hex;
+
+static TEMPORARY_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 /// The state directory, with one folder per CA and one file per CRL source.
 #[derive(Clone, Debug)]
@@ -43,7 +47,10 @@ impl StateStore {
             .ok_or_else(|| io::Error::other("state file has no parent directory"))?;
         fs::create_dir_all(folder)?;
 
-        let temporary = path.with_extension("crl.tmp");
+        // A name of its own per write, so that two writers (the old and the new refresh task
+        // around a reload) never interleave in one temporary file.
+        let sequence = TEMPORARY_SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let temporary = path.with_extension(format!("crl.{}.{sequence}.tmp", std::process::id()));
         {
             let mut file = fs::File::create(&temporary)?;
             file.write_all(der)?;

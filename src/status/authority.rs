@@ -198,6 +198,11 @@ impl Authority {
             .any(|status| status.last_error.is_some())
     }
 
+    /// Returns the CRL in use from the source at `source_index`.
+    pub fn source_crl(&self, source_index: usize) -> Option<Arc<VerifiedCrl>> {
+        self.crls.load().get(source_index).cloned().flatten()
+    }
+
     /// Returns the newest verified CRL in use, by thisUpdate.
     pub fn newest_crl(&self) -> Option<Arc<VerifiedCrl>> {
         self.crls().into_iter().max_by_key(|crl| crl.this_update())

@@ -80,7 +80,10 @@ impl Refresher {
                 .filter(|authority| authority.crl_signers().is_empty() != with_signers);
             for authority in group {
                 for (index, source) in authority.sources().iter().enumerate() {
-                    self.load_source_state(state, authority, index, source, now);
+                    // A source whose CRL was carried over by a reload needs no file.
+                    if authority.source_crl(index).is_none() {
+                        self.load_source_state(state, authority, index, source, now);
+                    }
                 }
                 self.update_crl_gauges(authority);
             }
