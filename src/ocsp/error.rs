@@ -218,17 +218,20 @@ pub enum OcspError {
         oid: String,
     },
 
-    /// A nonce was sent but the response does not echo one, so it may be a replay.
+    /// A nonce was sent but the response does not echo one, so it may be a replay. `sent` is
+    /// the nonce extension value in hex.
     #[error(
-        "OCSP response from {responder_url} has no nonce, but the request sent nonce {sent}; \
-         disable the nonce for responders that serve pre-produced responses"
+        "OCSP response from {responder_url} has no nonce, but the request sent the nonce \
+         extension value {sent}; disable the nonce for responders that serve pre-produced \
+         responses"
     )]
     NonceMissing { responder_url: String, sent: String },
 
-    /// The response echoes a nonce other than the one sent.
+    /// The response echoes a nonce other than the one sent. Both values are nonce extension
+    /// values in hex.
     #[error(
-        "OCSP response from {responder_url} has nonce extension value {received}, but the \
-         request sent nonce {sent}"
+        "OCSP response from {responder_url} has the nonce extension value {received}, but the \
+         request sent {sent}"
     )]
     NonceMismatch {
         responder_url: String,

@@ -21,11 +21,12 @@ const NULL_DER: [u8; 2] = [0x05, 0x00];
 /// The hash algorithm of a CertID.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum HashAlgorithm {
-    /// SHA-1, which RFC 5019 section 2.1.1 requires responders to support. A CertID only
-    /// identifies a certificate, so SHA-1 collisions do not let anyone forge a response.
+    /// SHA-1, the only hash RFC 5019 section 2.1.1 lets clients use. A forged CertID would
+    /// need a second preimage of the CA's name or key hash, which SHA-1 collisions do not
+    /// provide.
     #[default]
     Sha1,
-    /// SHA-256, for responders that support it.
+    /// SHA-256, which RFC 9919 (replacing RFC 5019) allows, for responders that support it.
     Sha256,
 }
 
@@ -189,8 +190,8 @@ pub struct OcspRequest {
 
 impl OcspRequest {
     /// Encodes a request with one Request for `cert_id` and, when `nonce` is given, the
-    /// id-pkix-ocsp-nonce request extension (RFC 8954), whose value is the DER of an OCTET
-    /// STRING that contains the nonce.
+    /// id-pkix-ocsp-nonce request extension (RFC 6960 section 4.4.1, RFC 9654), whose value
+    /// is the DER of an OCTET STRING that contains the nonce.
     ///
     /// RFC 5019 responders may ignore nonces and serve cached responses, so a nonce is
     /// only useful with responders that are known to echo it.
@@ -262,8 +263,8 @@ pub(super) fn nonce_extension(nonce: &[u8]) -> Result<Extension, rasn::error::En
     })
 }
 
-/// Returns the extnValue of a nonce extension: the DER of an OCTET STRING holding `nonce`
-/// (RFC 8954 section 2.1).
+/// Returns the extnValue of a nonce extension, which is the DER of an OCTET STRING containing
+/// `nonce` (RFC 9654).
 pub(super) fn nonce_extension_value(nonce: &[u8]) -> Result<Vec<u8>, rasn::error::EncodeError> {
     rasn::der::encode(&OctetString::from(nonce))
 }

@@ -298,7 +298,7 @@ impl DecodedOcspResponse {
     }
 
     /// Rejects unknown critical responseExtensions and checks the nonce (RFC 6960 section
-    /// 4.4.1, RFC 8954).
+    /// 4.4.1, RFC 9654).
     fn check_response_extensions(&self, options: &OcspOptions) -> Result<(), OcspError> {
         let extensions = self.response_extensions();
         self.reject_duplicates(extensions)?;
@@ -318,8 +318,11 @@ impl DecodedOcspResponse {
         let Some(sent) = options.nonce else {
             return Ok(());
         };
-        // The response must echo the extension value that was sent: the DER of an OCTET
-        // STRING holding the nonce.
+        // The response must echo the extension value that was sent, which is the DER of an
+        // OCTET STRING containing the nonce. RFC 5019 section 4 lets a client fall back to
+        // the time checks when the nonce is missing, but a nonce is only sent to responders
+        // configured as echoing it, so there a missing nonce may be a replay (RFC 5019
+        // section 7.1).
         let expected = nonce_extension_value(&sent).map_err(|error| OcspError::Decode {
             responder_url: self.responder_url().to_owned(),
             detail: format!("cannot encode the expected nonce: {error}"),
@@ -327,7 +330,7 @@ impl DecodedOcspResponse {
         match received_nonce {
             None => Err(OcspError::NonceMissing {
                 responder_url: self.responder_url().to_owned(),
-                sent: hex::encode(&sent),
+                sent: hex::encode(&expected),
             }),
             Some(received) if received != expected.as_slice() => Err(OcspError::NonceMismatch {
                 responder_url: self.responder_url().to_owned(),
@@ -434,8 +437,9 @@ impl DecodedOcspResponse {
             });
         }
 
-        // RFC 5019 section 2.2.4 requires nextUpdate. A response without it has no end of
-        // validity, so it is used only for a configured maximum age after thisUpdate.
+        // RFC 5019 requires nextUpdate (section 2.2.4) and rejects a response without it
+        // (section 4). revcheck does the same unless a maximum age after thisUpdate is
+        // configured, for responders that leave it out.
         let (next_update, from_max_age) =
             match (single.next_update, options.max_age_without_next_update) {
                 (Some(next_update), _) => (next_update, false),
@@ -1445,7 +1449,7 @@ mod tests {
         let OcspError::NonceMissing { sent, .. } = &error else {
             panic!("expected NonceMissing, got {error:?}");
         };
-        assert_eq!(sent, &"3c".repeat(16));
+        assert_eq!(sent, &format!("0410{}", "3c".repeat(16)));
         assert_eq!(error.reason_code(), "ocsp_nonce_mismatch");
     }
 
