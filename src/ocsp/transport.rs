@@ -67,9 +67,9 @@ fn check_content_type(body: &HttpBody, responder_url: &url::Url) {
         .as_deref()
         .and_then(|value| value.split(';').next())
         .map(str::trim);
-    let expected = media_type
+    let is_ocsp_response = media_type
         .is_some_and(|media_type| media_type.eq_ignore_ascii_case(OCSP_RESPONSE_MEDIA_TYPE));
-    if !expected {
+    if !is_ocsp_response {
         tracing::warn!(
             responder_url = %responder_url,
             content_type = body.content_type.as_deref().unwrap_or("(none)"),

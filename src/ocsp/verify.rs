@@ -1137,6 +1137,39 @@ mod tests {
         }
     }
 
+    /// Serial numbers are compared as INTEGER encodings, so a positive serial with a sign
+    /// octet, a negative serial (which some CAs issue) and zero each match themselves only.
+    #[test]
+    fn serial_encodings_match_exactly() {
+        let pki = pki("Serial Encoding CA");
+        let other = CertId::new(
+            HashAlgorithm::Sha1,
+            &pki.ca_cert,
+            Serial::from_der_content(&[0x01]),
+        );
+        for content in [&[0x00, 0x80, 0x01][..], &[0xff, 0x01], &[0x00]] {
+            let cert_id = CertId::new(
+                HashAlgorithm::Sha1,
+                &pki.ca_cert,
+                Serial::from_der_content(content),
+            );
+            let der = builder()
+                .response(single(&other, OcspStatus::Unknown))
+                .response(good(&cert_id))
+                .build(&pki.ca)
+                .expect("response builds");
+
+            let verified = verify_response(&der, RESPONDER_URL, &cert_id, &pki.ca_cert, &options())
+                .expect("response verifies");
+
+            assert_eq!(
+                verified.status(),
+                &OcspStatus::Good,
+                "serial {content:02x?}"
+            );
+        }
+    }
+
     #[test]
     fn absent_hash_parameters_match() {
         let pki = pki("Absent Parameters CA");
