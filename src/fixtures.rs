@@ -1,12 +1,18 @@
-//! Test PKIs for revcheck's tests and demo: CAs, client certificates and CRLs, including
-//! deliberately malformed CRLs.
+//! Test PKIs for revcheck's tests and demo: CAs, client certificates, CRLs and OCSP responses,
+//! including deliberately malformed ones.
 //!
 //! [`TestCa`] issues well-formed certificates and CRLs through rcgen. [`CrlBuilder`] encodes a
-//! CRL field by field, so a test can build the broken CRLs that rcgen refuses to produce.
+//! CRL field by field, so a test can build the broken CRLs that rcgen refuses to produce, and
+//! [`OcspResponseBuilder`] does the same for OCSP responses.
 
 mod crl_builder;
+mod ocsp_builder;
 
 pub use crl_builder::{CrlBuilder, CrlEntry, RawExtension};
+pub use ocsp_builder::{
+    OcspResponseBuilder, OcspSigner, ResponderIdSpec, ResponderSpec, SingleResponseSpec,
+    TestResponder,
+};
 
 use std::io;
 use std::path::PathBuf;
@@ -81,10 +87,11 @@ pub enum FixtureError {
         source: rcgen::Error,
     },
 
-    /// [`CrlBuilder`] supports only the key types that [`TestCa`] creates.
+    /// [`CrlBuilder`] and [`OcspResponseBuilder`] support only the key types that [`TestCa`]
+    /// creates.
     #[error(
-        "CrlBuilder signs only with ECDSA P-256 or P-384 keys, but the key of CN={issuer} \
-         uses {algorithm}"
+        "CrlBuilder and OcspResponseBuilder sign only with ECDSA P-256 or P-384 keys, but the \
+         key of CN={issuer} uses {algorithm}"
     )]
     UnsupportedKeyAlgorithm { issuer: String, algorithm: String },
 
@@ -109,6 +116,30 @@ pub enum FixtureError {
         action: String,
         #[source]
         source: der::Error,
+    },
+
+    /// rasn failed to encode an OCSP structure.
+    #[error("failed to {action}")]
+    Asn1Encode {
+        action: String,
+        #[source]
+        source: rasn::error::EncodeError,
+    },
+
+    /// rasn failed to decode a structure a fixture needs, such as a Name.
+    #[error("failed to {action}")]
+    Asn1Decode {
+        action: String,
+        #[source]
+        source: rasn::error::DecodeError,
+    },
+
+    /// A certificate that a fixture just issued does not decode.
+    #[error("failed to decode the certificate of CN={common_name}")]
+    CertificateDecode {
+        common_name: String,
+        #[source]
+        source: crate::x509::CertificateError,
     },
 
     /// The signing key failed to sign.
@@ -191,6 +222,24 @@ impl TestCa {
         let mut params = base_params(common_name, SerialNumber::from(ROOT_SERIAL));
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+
+        let certificate = params
+            .self_signed(&key_pair)
+            .map_err(|source| certificate_error(common_name, source))?;
+        TestCa::new(common_name, params, key_pair, certificate)
+    }
+
+    /// Creates a self-signed root CA like [`TestCa::root`] whose subject key identifier is
+    /// `key_identifier` instead of a hash of its key.
+    pub fn root_with_key_identifier(
+        common_name: &str,
+        key_identifier: &[u8],
+    ) -> Result<TestCa, FixtureError> {
+        let key_pair = generate_key_pair(&rcgen::PKCS_ECDSA_P384_SHA384, "ECDSA P-384")?;
+        let mut params = base_params(common_name, SerialNumber::from(ROOT_SERIAL));
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.key_identifier_method = rcgen::KeyIdMethod::PreSpecified(key_identifier.to_vec());
 
         let certificate = params
             .self_signed(&key_pair)

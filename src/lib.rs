@@ -7,6 +7,7 @@ pub mod crl;
 pub mod fixtures;
 pub mod http;
 pub mod metrics;
+pub mod ocsp;
 pub mod source;
 pub mod state;
 pub mod status;

@@ -24,7 +24,7 @@ pub enum FetchError {
 
     #[error(
         "{source_name} is larger than the limit of {limit} bytes; raise fetch.max_size if the \
-         CRL is really this large"
+         CRL or OCSP response is really this large"
     )]
     TooLarge { source_name: String, limit: u64 },
 
@@ -85,6 +85,14 @@ pub enum Fetched {
     },
     /// The source answered 304: the body fetched before is still current.
     NotModified,
+}
+
+/// A 200 response's body with its Content-Type header, from [`Fetcher::get_body`] or
+/// [`Fetcher::post_body`].
+#[derive(Debug)]
+pub struct HttpBody {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
 }
 
 /// Limits that apply to every fetch.
@@ -222,6 +230,55 @@ impl Fetcher {
                 }
             }
             Source::File(path) => self.read_file(path, source).await,
+        }
+    }
+
+    /// Sends a GET to `url` and reads the body of a 200 response, under the timeout and the
+    /// size limit. Redirects are not followed: a 3xx is a [`FetchError::Status`].
+    pub async fn get_body(&self, url: &url::Url) -> Result<HttpBody, FetchError> {
+        self.exchange(self.client.get(url.clone()), url).await
+    }
+
+    /// Sends a POST of `body` with `content_type` to `url` and reads the body of a 200
+    /// response, under the timeout and the size limit, following no redirect.
+    pub async fn post_body(
+        &self,
+        url: &url::Url,
+        content_type: &'static str,
+        body: Vec<u8>,
+    ) -> Result<HttpBody, FetchError> {
+        let request = self
+            .client
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.exchange(request, url).await
+    }
+
+    async fn exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &url::Url,
+    ) -> Result<HttpBody, FetchError> {
+        let source_name = url.to_string();
+        let send_and_read = async {
+            let response = request
+                .send()
+                .await
+                .map_err(|error| self.http_error(&source_name, &error))?;
+            let content_type = header_text(&response, reqwest::header::CONTENT_TYPE);
+            let bytes = self.read_body(response, &source_name).await?;
+            Ok(HttpBody {
+                bytes,
+                content_type,
+            })
+        };
+        match tokio::time::timeout(self.limits.timeout, send_and_read).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout {
+                source_name,
+                timeout: self.limits.timeout,
+            }),
         }
     }
 

@@ -2,7 +2,7 @@
 
 mod fetch;
 
-pub use fetch::{FetchError, FetchLimits, Fetched, Fetcher, Validators};
+pub use fetch::{FetchError, FetchLimits, Fetched, Fetcher, HttpBody, Validators};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -7,7 +7,8 @@ use der::Decode;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, KeyUsage, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage,
+    SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 
@@ -41,10 +42,12 @@ pub enum CertificateError {
 pub struct ParsedCertificate {
     der: Vec<u8>,
     tbs: std::ops::Range<usize>,
+    subject_range: std::ops::Range<usize>,
     certificate: Certificate,
     fingerprint: [u8; 32],
     basic_constraints: Option<BasicConstraints>,
     key_usage: Option<KeyUsage>,
+    extended_key_usage: Option<Vec<const_oid::ObjectIdentifier>>,
     subject_key_id: Option<Vec<u8>>,
     authority_key_id: Option<Vec<u8>>,
     crl_distribution_points: Vec<DistributionPoint>,
@@ -55,6 +58,8 @@ impl ParsedCertificate {
     pub fn from_der(der: &[u8]) -> Result<Self, CertificateError> {
         let certificate = Certificate::from_der(der).map_err(CertificateError::Decode)?;
         let tbs = encoding::signed_part_range(der).map_err(CertificateError::Decode)?;
+        let subject_range =
+            encoding::certificate_subject_range(der).map_err(CertificateError::Decode)?;
         let digest = ring::digest::digest(&ring::digest::SHA256, der);
         let mut fingerprint = [0; 32];
         fingerprint.copy_from_slice(digest.as_ref());
@@ -62,10 +67,12 @@ impl ParsedCertificate {
         let mut parsed = Self {
             der: der.to_vec(),
             tbs,
+            subject_range,
             certificate,
             fingerprint,
             basic_constraints: None,
             key_usage: None,
+            extended_key_usage: None,
             subject_key_id: None,
             authority_key_id: None,
             crl_distribution_points: Vec::new(),
@@ -100,6 +107,10 @@ impl ParsedCertificate {
                 }
                 const_oid::db::rfc5280::ID_CE_KEY_USAGE => {
                     self.key_usage = Some(KeyUsage::from_der(value).map_err(malformed)?);
+                }
+                const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE => {
+                    let usage = ExtendedKeyUsage::from_der(value).map_err(malformed)?;
+                    self.extended_key_usage = Some(usage.0);
                 }
                 const_oid::db::rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER => {
                     let ski = SubjectKeyIdentifier::from_der(value).map_err(malformed)?;
@@ -143,6 +154,11 @@ impl ParsedCertificate {
         &self.certificate.tbs_certificate.subject
     }
 
+    /// Returns the DER of the subject Name, byte for byte as it appears in the certificate.
+    pub fn subject_der(&self) -> &[u8] {
+        &self.der[self.subject_range.clone()]
+    }
+
     pub fn issuer(&self) -> &Name {
         &self.certificate.tbs_certificate.issuer
     }
@@ -180,6 +196,22 @@ impl ParsedCertificate {
 
     pub fn key_usage(&self) -> Option<&KeyUsage> {
         self.key_usage.as_ref()
+    }
+
+    /// Returns the key purposes of the extended key usage extension, or `None` when it is
+    /// absent.
+    pub fn extended_key_usage(&self) -> Option<&[const_oid::ObjectIdentifier]> {
+        self.extended_key_usage.as_deref()
+    }
+
+    /// Returns the contents of the subjectPublicKey BIT STRING without its unused-bits octet.
+    /// OCSP key hashes cover these bytes (RFC 6960 section 4.1.1).
+    pub fn subject_public_key(&self) -> &[u8] {
+        self.certificate
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key
+            .raw_bytes()
     }
 
     pub fn subject_key_id(&self) -> Option<&[u8]> {

@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use der::{Decode, Header, Reader, SliceReader, Tag};
+use der::{Decode, Header, Reader, SliceReader, Tag, TagNumber};
 
 /// A PEM or DER input that could not be turned into DER bodies.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +98,35 @@ pub fn signed_part_range(der: &[u8]) -> der::Result<Range<usize>> {
     Ok(usize::try_from(start)?..usize::try_from(end)?)
 }
 
+/// Returns the byte range of the subject Name inside a DER certificate, so that a hash over
+/// the subject (such as an OCSP issuerNameHash) covers the bytes the CA wrote.
+pub fn certificate_subject_range(der: &[u8]) -> der::Result<Range<usize>> {
+    let mut reader = SliceReader::new(der)?;
+    Header::decode(&mut reader)?.tag.assert_eq(Tag::Sequence)?;
+    Header::decode(&mut reader)?.tag.assert_eq(Tag::Sequence)?;
+
+    // RFC 5280 section 4.1: [0] version (absent for version 1), serialNumber, signature,
+    // issuer and validity come before the subject.
+    let version_tag = Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber::N0,
+    };
+    if reader.peek_tag()? == version_tag {
+        reader.tlv_bytes()?;
+    }
+    for _ in 0..4 {
+        reader.tlv_bytes()?;
+    }
+
+    let start = reader.position();
+    let subject = Header::decode(&mut reader)?;
+    subject.tag.assert_eq(Tag::Sequence)?;
+    reader.read_slice(subject.length)?;
+    let end = reader.position();
+
+    Ok(usize::try_from(start)?..usize::try_from(end)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +173,13 @@ mod tests {
             pem_or_der_bodies(pem.as_bytes(), "X509 CRL"),
             Err(EncodingError::MalformedPem { .. })
         ));
+    }
+
+    #[test]
+    fn subject_range_skips_version_and_issuer() {
+        let root = crate::fixtures::TestCa::root("Subject Range CA").expect("test CA");
+        let range = certificate_subject_range(root.cert_der()).expect("subject is found");
+        assert_eq!(&root.cert_der()[range], root.subject_der().as_slice());
     }
 
     #[test]
