@@ -5,8 +5,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::CaConfig;
 use super::reader::{Entry, MinDuration, Problems, TableReader};
+use super::{CaConfig, OcspConfig, OcspHash, OcspRequestForm, RevocationMethod, UnknownPolicy};
 use crate::source::Source;
 
 const MAX_ID_CHARS: usize = 64;
@@ -58,7 +58,44 @@ fn read_ca(
 ) -> Option<CaConfig> {
     let id = read_id(&mut table, first_use_of_id, problems);
     let certificate = read_certificate(&mut table, base_dir, problems);
-    let crl = read_crl_sources(&mut table, base_dir, problems);
+    let method = read_choice(
+        &mut table,
+        "method",
+        &[
+            ("crl", RevocationMethod::Crl),
+            ("ocsp", RevocationMethod::Ocsp),
+            ("ocsp_then_crl", RevocationMethod::OcspThenCrl),
+            ("crl_then_ocsp", RevocationMethod::CrlThenOcsp),
+        ],
+        problems,
+    )
+    .unwrap_or(RevocationMethod::Crl);
+    let crl = if method.uses_crl() {
+        read_crl_sources(&mut table, base_dir, problems)
+    } else {
+        let listed = table.optional("crl").is_some();
+        if listed {
+            problems.add(
+                format!("{}.crl", table.path()),
+                None,
+                "CRL sources are listed but method = \"ocsp\" never uses them; remove crl or \
+                 choose a method that includes CRLs"
+                    .to_owned(),
+            );
+        }
+        Some(Vec::new())
+    };
+    let on_unknown = read_choice(
+        &mut table,
+        "on_unknown",
+        &[
+            ("deny", UnknownPolicy::Deny),
+            ("allow", UnknownPolicy::Allow),
+        ],
+        problems,
+    )
+    .unwrap_or(UnknownPolicy::Deny);
+    let ocsp = read_ocsp(&mut table, method, problems);
     let allow_sha1 = table
         .optional("allow_sha1")
         .and_then(|entry| entry.boolean(problems, "write allow_sha1 = true or allow_sha1 = false"))
@@ -92,6 +129,9 @@ fn read_ca(
         chain,
         max_stale,
         allowed_hosts,
+        method,
+        on_unknown,
+        ocsp,
     })
 }
 
@@ -207,6 +247,99 @@ fn read_crl_signers(
         .iter()
         .filter_map(|item| readable_file(item, base_dir, problems, FIX))
         .collect()
+}
+
+/// Reads an optional string key whose value must be one of `choices`.
+fn read_choice<T: Copy>(
+    table: &mut TableReader<'_>,
+    key: &'static str,
+    choices: &[(&str, T)],
+    problems: &mut Problems,
+) -> Option<T> {
+    let names: Vec<String> = choices
+        .iter()
+        .map(|(name, _)| format!("\"{name}\""))
+        .collect();
+    let fix = format!("write one of {}", names.join(", "));
+    let entry = table.optional(key)?;
+    let text = entry.string(problems, &fix)?;
+    match choices.iter().find(|(name, _)| *name == text) {
+        Some((_, value)) => Some(*value),
+        None => {
+            entry.report(problems, format!("unknown value; {fix}"));
+            None
+        }
+    }
+}
+
+/// Reads the OCSP keys of one CA: `ocsp` (responder URLs, required when the method uses OCSP),
+/// `ocsp_hash`, `ocsp_request_method` and `ocsp_nonce`.
+fn read_ocsp(
+    table: &mut TableReader<'_>,
+    method: RevocationMethod,
+    problems: &mut Problems,
+) -> OcspConfig {
+    const FIX: &str =
+        "write a list of responder URLs, such as ocsp = [\"http://ocsp.example.test/\"]";
+    let mut responders = Vec::new();
+    match table.optional("ocsp") {
+        Some(entry) => {
+            let items = entry.array(problems, FIX).unwrap_or_default();
+            if method.uses_ocsp() && items.is_empty() {
+                entry.report(problems, format!("empty responder list; {FIX}"));
+            }
+            for item in items {
+                let Some(text) = item.string(problems, FIX) else {
+                    continue;
+                };
+                match url::Url::parse(text) {
+                    Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                        responders.push(url);
+                    }
+                    _ => item.report(
+                        problems,
+                        "invalid responder URL; use an http:// or https:// URL with a host"
+                            .to_owned(),
+                    ),
+                }
+            }
+        }
+        None if method.uses_ocsp() => problems.add(
+            format!("{}.ocsp", table.path()),
+            None,
+            format!("missing key; the method uses OCSP, so {FIX}"),
+        ),
+        None => {}
+    }
+
+    let hash = read_choice(
+        table,
+        "ocsp_hash",
+        &[("sha1", OcspHash::Sha1), ("sha256", OcspHash::Sha256)],
+        problems,
+    )
+    .unwrap_or(OcspHash::Sha1);
+    let request_form = read_choice(
+        table,
+        "ocsp_request_method",
+        &[
+            ("get", OcspRequestForm::Get),
+            ("post", OcspRequestForm::Post),
+        ],
+        problems,
+    )
+    .unwrap_or(OcspRequestForm::Get);
+    let nonce = table
+        .optional("ocsp_nonce")
+        .and_then(|entry| entry.boolean(problems, "write ocsp_nonce = true or ocsp_nonce = false"))
+        .unwrap_or(false);
+
+    OcspConfig {
+        responders,
+        hash,
+        request_form,
+        nonce,
+    }
 }
 
 /// Reads the optional `allowed_hosts` list: host names or IP addresses, without scheme or port.

@@ -123,12 +123,81 @@ pub struct CaConfig {
     /// Hosts that CRL fetches for this CA may be redirected to (`allowed_hosts`), besides the
     /// host of each configured CRL URL.
     pub allowed_hosts: Vec<String>,
+    /// Where revocation status comes from and in which order (`method`, default `crl`).
+    pub method: RevocationMethod,
+    /// What an undetermined status means for access decisions (`on_unknown`, default `deny`).
+    pub on_unknown: UnknownPolicy,
+    /// OCSP responders of this CA and how to ask them.
+    pub ocsp: OcspConfig,
     /// Certificate files of separate CRL signers for the CA's name (`crl_signers`): each must
     /// allow cRLSign and chain to the CA's trust anchor.
     pub crl_signers: Vec<PathBuf>,
     /// PEM file with the certificates above the CA up to its self-signed trust anchor
     /// (`chain`), used to validate the paths of separate CRL signers.
     pub chain: Option<PathBuf>,
+}
+
+/// The revocation sources of a CA and their order (`method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RevocationMethod {
+    /// CRLs only.
+    Crl,
+    /// OCSP only.
+    Ocsp,
+    /// OCSP first; CRLs only when OCSP leaves the status undetermined.
+    OcspThenCrl,
+    /// CRLs first; OCSP only when the CRLs leave the status undetermined.
+    CrlThenOcsp,
+}
+
+impl RevocationMethod {
+    pub fn uses_crl(self) -> bool {
+        self != Self::Ocsp
+    }
+
+    pub fn uses_ocsp(self) -> bool {
+        self != Self::Crl
+    }
+}
+
+/// What an undetermined status becomes in access decisions (`on_unknown`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownPolicy {
+    /// Fail closed: an undetermined status denies access.
+    Deny,
+    /// Fail open, for deployments that ask for it explicitly: an undetermined status allows
+    /// access, and the answer says so.
+    Allow,
+}
+
+/// How the CertID of an OCSP request is hashed (`ocsp_hash`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OcspHash {
+    Sha1,
+    Sha256,
+}
+
+/// The HTTP form of OCSP requests (`ocsp_request_method`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OcspRequestForm {
+    /// RFC 5019 GET when the URL stays within 255 bytes, else POST.
+    Get,
+    /// Always POST.
+    Post,
+}
+
+/// The OCSP settings of one CA.
+#[derive(Clone, Debug)]
+pub struct OcspConfig {
+    /// Responder URLs (`ocsp`), asked in order until one gives a verified answer.
+    pub responders: Vec<url::Url>,
+    /// CertID hash algorithm (`ocsp_hash`, default `sha1` as RFC 5019 requires of clients).
+    pub hash: OcspHash,
+    /// Request form (`ocsp_request_method`, default `get`).
+    pub request_form: OcspRequestForm,
+    /// Whether requests carry a nonce that the response must echo (`ocsp_nonce`, default
+    /// false, because many responders do not support nonces).
+    pub nonce: bool,
 }
 
 impl Config {
@@ -604,13 +673,61 @@ crl = ["file:crl/demo.crl"]
     }
 
     #[test]
+    fn ocsp_method_needs_responders() {
+        let text = DEMO_CA.replace(
+            "crl = [\"http://127.0.0.1:9000/demo.crl\"]",
+            "method = \"ocsp\"",
+        );
+
+        assert_eq!(
+            problems(&text),
+            [
+                "ca[0].ocsp: missing key; the method uses OCSP, so write a list of responder URLs, \
+              such as ocsp = [\"http://ocsp.example.test/\"]"
+            ]
+        );
+    }
+
+    #[test]
+    fn ocsp_settings_read() {
+        let text = format!(
+            "{DEMO_CA}method = \"ocsp_then_crl\"\non_unknown = \"allow\"\n\
+             ocsp = [\"http://127.0.0.1:9001/\"]\nocsp_hash = \"sha256\"\n\
+             ocsp_request_method = \"post\"\nocsp_nonce = true\n"
+        );
+        let config = load_text(&text);
+        let ca = &config.cas[0];
+
+        assert_eq!(ca.method, RevocationMethod::OcspThenCrl);
+        assert_eq!(ca.on_unknown, UnknownPolicy::Allow);
+        assert_eq!(ca.ocsp.responders[0].as_str(), "http://127.0.0.1:9001/");
+        assert_eq!(ca.ocsp.hash, OcspHash::Sha256);
+        assert_eq!(ca.ocsp.request_form, OcspRequestForm::Post);
+        assert!(ca.ocsp.nonce);
+    }
+
+    #[test]
+    fn unknown_method_listed() {
+        let text = format!("{DEMO_CA}method = \"both\"\n");
+
+        assert_eq!(
+            problems(&text),
+            [
+                "ca[0].method = \"both\": unknown value; write one of \"crl\", \"ocsp\", \
+              \"ocsp_then_crl\", \"crl_then_ocsp\""
+            ]
+        );
+    }
+
+    #[test]
     fn unknown_ca_key_listed() {
         let text = format!("{DEMO_CA}name = \"Demo CA\"\n");
 
         assert_eq!(
             problems(&text),
             [
-                "ca[0].name: unknown key; allowed keys here are id, certificate, crl, allow_sha1, \
+                "ca[0].name: unknown key; allowed keys here are id, certificate, method, crl, \
+             on_unknown, ocsp, ocsp_hash, ocsp_request_method, ocsp_nonce, allow_sha1, \
              crl_signers, chain, max_age_without_next_update, max_stale, allowed_hosts"
             ]
         );
