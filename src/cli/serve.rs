@@ -179,6 +179,8 @@ async fn serve(config: Config, authorities: Authorities) -> ExitCode {
     };
     let server_tasks: Vec<JoinHandle<()>> = servers.into_iter().map(tokio::spawn).collect();
 
+    // The socket bound at start, which a reload does not change.
+    let bound_unix = config.listen_unix.clone();
     let mut config = config;
     let signal = loop {
         match signals.recv().await {
@@ -212,7 +214,7 @@ async fn serve(config: Config, authorities: Authorities) -> ExitCode {
         tracing::warn!(timeout = ?config.drain_timeout, "connections still open after drain_timeout; closing them");
     }
     generation.stop().await;
-    if let Some(path) = &config.listen_unix {
+    if let Some(path) = &bound_unix {
         let _ = std::fs::remove_file(path);
     }
     tracing::info!("stopped");

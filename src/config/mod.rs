@@ -372,11 +372,13 @@ fn read_refresh(mut table: TableReader<'_>, problems: &mut Problems) -> RefreshC
             )
         })
     };
-    // `interval` fixes the wait: it sets both bounds, so the fraction no longer matters.
+    // `interval` sets both bounds. The wait still ends before nextUpdate, at most
+    // fraction * (1 + jitter) of the time left.
     let fixed_interval = interval(&mut table, "interval");
     let min_interval = interval(&mut table, "min_interval").unwrap_or(DEFAULT_MIN_INTERVAL);
     let max_interval = interval(&mut table, "max_interval").unwrap_or(DEFAULT_MAX_INTERVAL);
-    // With a fixed interval, retries start at that interval unless retry_min says otherwise.
+    // With a fixed interval, retries start at the shorter of that interval and the default
+    // retry_min, unless retry_min is set.
     let retry_min = interval(&mut table, "retry_min").unwrap_or_else(|| {
         fixed_interval.map_or(DEFAULT_RETRY_MIN, |fixed| fixed.min(DEFAULT_RETRY_MIN))
     });

@@ -276,8 +276,6 @@ impl<'a> Entry<'a> {
         Some(duration)
     }
 
-    /// Reads a TOML integer that fits `T` and lies in `range`. `fix` is the advice shown with a
-    /// value of the wrong type or out of range.
     /// Reads a number (TOML float or integer) within `min..=max`.
     pub(super) fn number(
         &self,
@@ -305,6 +303,8 @@ impl<'a> Entry<'a> {
         Some(number)
     }
 
+    /// Reads a TOML integer that fits `T` and lies in `range`. `fix` is the advice shown with a
+    /// value of the wrong type or out of range.
     pub(super) fn integer<T>(
         &self,
         problems: &mut Problems,

@@ -195,7 +195,8 @@ impl Fetcher {
             if status == reqwest::StatusCode::NOT_MODIFIED && !validators.is_empty() {
                 return Ok(Fetched::NotModified);
             }
-            if !status.is_redirection() {
+            // A 304 to a request without validators is a server error, not a redirect.
+            if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
                 let validators = Validators {
                     etag: header_text(&response, reqwest::header::ETAG),
                     last_modified: strong_last_modified(&response),
@@ -418,12 +419,7 @@ fn redirect_target(
     let location = header_text(response, reqwest::header::LOCATION).ok_or_else(bad_redirect)?;
     let target = current.join(&location).map_err(|_| bad_redirect())?;
 
-    let host = target.host_str().unwrap_or_default();
-    let allowed = matches!(target.scheme(), "http" | "https")
-        && (Some(host) == original.host_str()
-            || allowed_hosts
-                .iter()
-                .any(|allowed| allowed.eq_ignore_ascii_case(host)));
+    let allowed = redirect_allowed(original, &target, allowed_hosts);
     if !allowed {
         return Err(FetchError::RedirectNotAllowed {
             source_name: source_name.to_owned(),
@@ -431,6 +427,21 @@ fn redirect_target(
         });
     }
     Ok(target)
+}
+
+/// Checks a redirect target: http or https, never from https down to http, and to the
+/// original URL's host or one of `allowed_hosts`.
+fn redirect_allowed(original: &url::Url, target: &url::Url, allowed_hosts: &[String]) -> bool {
+    let scheme_allowed = match (original.scheme(), target.scheme()) {
+        ("https", scheme) => scheme == "https",
+        (_, scheme) => matches!(scheme, "http" | "https"),
+    };
+    let host = target.host_str().unwrap_or_default();
+    scheme_allowed
+        && (Some(host) == original.host_str()
+            || allowed_hosts
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(host)))
 }
 
 /// Joins an error and its sources, since reqwest's own message omits the cause.
@@ -909,5 +920,55 @@ mod tests {
             "expected TooLarge, got {}",
             describe(&result)
         );
+    }
+
+    #[test]
+    fn redirect_rules() {
+        let url = |text: &str| url::Url::parse(text).expect("test URL");
+        let allowed = ["mirror.example.test".to_owned()];
+        let cases = [
+            (
+                "http://crl.example.test/a",
+                "http://crl.example.test:8080/b",
+                true,
+            ),
+            (
+                "http://crl.example.test/a",
+                "https://crl.example.test/b",
+                true,
+            ),
+            (
+                "http://crl.example.test/a",
+                "http://MIRROR.example.test/b",
+                true,
+            ),
+            (
+                "http://crl.example.test/a",
+                "http://other.example.test/b",
+                false,
+            ),
+            (
+                "https://crl.example.test/a",
+                "http://crl.example.test/b",
+                false,
+            ),
+            (
+                "https://crl.example.test/a",
+                "https://mirror.example.test/b",
+                true,
+            ),
+            (
+                "http://crl.example.test/a",
+                "ftp://crl.example.test/b",
+                false,
+            ),
+        ];
+        for (original, target, expected) in cases {
+            assert_eq!(
+                redirect_allowed(&url(original), &url(target), &allowed),
+                expected,
+                "{original} -> {target}"
+            );
+        }
     }
 }
