@@ -9,8 +9,12 @@ use serde::Serialize;
 use super::{EXIT_DATA, EXIT_USAGE};
 use crate::config::Config;
 use crate::crl::{DecodedCrl, VerifyOptions};
+use crate::ocsp::{HashAlgorithm, OcspOptions, RequestMethod};
 use crate::source::{FetchLimits, Fetcher, Source};
-use crate::status::{CertStatus, ChainCheck, ChainReport, Decision};
+use crate::status::{
+    CertStatus, ChainCheck, ChainReport, Decision, OcspQuery, StatusSource, decision_from_error,
+    decision_from_response, query_responder,
+};
 use crate::x509::ParsedCertificate;
 use crate::x509::time::format_rfc3339;
 
@@ -31,9 +35,15 @@ pub struct CheckArgs {
     #[arg(long = "crl", value_name = "SOURCE")]
     crls: Vec<String>,
 
-    /// OCSP responder URL (not supported yet; rejected as a usage error).
+    /// OCSP responder URL (http or https). Every certificate on the path is asked about
+    /// there first; its CRLs decide only when the responder leaves the status undetermined,
+    /// and a revocation on a verified CRL wins over a good OCSP answer.
     #[arg(long, value_name = "URL")]
     ocsp: Option<String>,
+
+    /// Send OCSP requests with POST instead of the RFC 5019 GET form.
+    #[arg(long, requires = "ocsp")]
+    ocsp_post: bool,
 
     /// Evaluate as of this RFC 3339 time (for example 2011-06-01T00:00:00Z) instead of now.
     #[arg(long, value_name = "TIME")]
@@ -104,11 +114,10 @@ fn exit_status(status: CertStatus) -> u8 {
 }
 
 async fn check(args: &CheckArgs) -> Result<ChainReport, Failure> {
-    if args.ocsp.is_some() {
-        return Err(Failure::usage(
-            "--ocsp is not supported yet; check with --crl sources",
-        ));
-    }
+    let responder = match &args.ocsp {
+        Some(text) => Some(parse_responder(text)?),
+        None => None,
+    };
     let at = match &args.at {
         Some(text) => humantime::parse_rfc3339_weak(text).map_err(|error| {
             Failure::usage(format!(
@@ -158,7 +167,76 @@ async fn check(args: &CheckArgs) -> Result<ChainReport, Failure> {
         // the one-shot check always applies the strict defaults.
         options: VerifyOptions::at(at, clock_skew),
     };
-    Ok(check.check(&target))
+    let mut report = check.check(&target);
+    if let Some(responder) = responder {
+        let fetcher = Fetcher::new(limits)
+            .map_err(|error| Failure::data(format!("cannot build the HTTP client: {error}")))?;
+        let method = if args.ocsp_post {
+            RequestMethod::Post
+        } else {
+            RequestMethod::Get
+        };
+        apply_ocsp(&mut report, &fetcher, &responder, method, at, clock_skew).await;
+    }
+    Ok(report)
+}
+
+fn parse_responder(text: &str) -> Result<url::Url, Failure> {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
+        _ => Err(Failure::usage(format!(
+            "invalid --ocsp value \"{text}\"; give the responder's http:// or https:// URL"
+        ))),
+    }
+}
+
+/// Asks the responder about every certificate on the path and combines its answers with the
+/// CRL decisions: OCSP decides first, a CRL decides when OCSP leaves the status undetermined,
+/// and a revocation from either verified source wins.
+async fn apply_ocsp(
+    report: &mut ChainReport,
+    fetcher: &Fetcher,
+    responder: &url::Url,
+    method: RequestMethod,
+    at: SystemTime,
+    clock_skew: Duration,
+) {
+    let issuers: Vec<ParsedCertificate> = report.path.iter().skip(1).cloned().collect();
+    for (result, issuer) in report.results.iter_mut().zip(&issuers) {
+        let query = OcspQuery {
+            hash: HashAlgorithm::Sha1,
+            method,
+            nonce: false,
+        };
+        let options = OcspOptions::at(at, clock_skew);
+        let answer = query_responder(
+            fetcher,
+            responder,
+            &result.certificate,
+            issuer,
+            query,
+            options,
+        )
+        .await;
+        let ocsp_decision = match &answer {
+            Ok(response) => decision_from_response(response, at),
+            Err(error) => {
+                eprintln!("revcheck: warning: {error}");
+                decision_from_error(error)
+            }
+        };
+
+        let crl_status = result.decision.status();
+        if crl_status == CertStatus::Revoked {
+            // A revocation on a verified CRL stands, whatever the responder says.
+        } else if ocsp_decision.status() != CertStatus::Unknown {
+            result.decision = ocsp_decision;
+            result.source = Some(StatusSource::Ocsp);
+        } else if crl_status == CertStatus::Unknown {
+            // Neither source decided: report the OCSP reason, since OCSP was asked first.
+            result.decision = ocsp_decision;
+        }
+    }
 }
 
 /// Parses a `--crl` value: an http(s) or file: URL, or else a plain file path.
@@ -208,6 +286,7 @@ struct CertificateOutput {
     serial: String,
     fingerprint: String,
     status: &'static str,
+    source: Option<&'static str>,
     reason: Option<&'static str>,
     detail: Option<String>,
     revocation_time: Option<String>,
@@ -223,12 +302,17 @@ struct ReportOutput {
     trust_anchor: Option<String>,
 }
 
-fn certificate_output(certificate: &ParsedCertificate, decision: &Decision) -> CertificateOutput {
+fn certificate_output(
+    certificate: &ParsedCertificate,
+    decision: &Decision,
+    source: Option<StatusSource>,
+) -> CertificateOutput {
     let mut output = CertificateOutput {
         subject: certificate.subject().to_string(),
         serial: certificate.serial().to_string(),
         fingerprint: certificate.fingerprint_hex(),
         status: decision.status().as_str(),
+        source: source.map(StatusSource::as_str),
         reason: None,
         detail: None,
         revocation_time: None,
@@ -271,7 +355,7 @@ fn print_report(report: &ChainReport, json: bool) {
         certificates: report
             .results
             .iter()
-            .map(|result| certificate_output(&result.certificate, &result.decision))
+            .map(|result| certificate_output(&result.certificate, &result.decision, result.source))
             .collect(),
         trust_anchor: report
             .path

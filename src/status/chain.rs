@@ -15,7 +15,7 @@ use std::time::SystemTime;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::name::Name;
 
-use super::decide::{CertStatus, CertificateFacts, Decision, UnknownReason, decide};
+use super::decide::{CertStatus, CertificateFacts, Decision, StatusSource, UnknownReason, decide};
 use crate::crl::{DecodedCrl, VerifiedCrl, VerifyOptions};
 use crate::x509::time::format_rfc3339;
 use crate::x509::{ParsedCertificate, names_match};
@@ -52,6 +52,8 @@ pub enum PathError {
 pub struct CertificateResult {
     pub certificate: ParsedCertificate,
     pub decision: Decision,
+    /// What decided the status; `None` while it is undetermined.
+    pub source: Option<StatusSource>,
 }
 
 /// The outcome of checking a certificate and its path.
@@ -111,9 +113,11 @@ impl<'a> ChainCheck<'a> {
         let anchor = path[path.len() - 1];
         for pair in path.windows(2) {
             let decision = self.decide_certificate(pair[0], pair[1], anchor, 0, None);
+            let source = (decision.status() != CertStatus::Unknown).then_some(StatusSource::Crl);
             report.results.push(CertificateResult {
                 certificate: pair[0].clone(),
                 decision,
+                source,
             });
         }
         report

@@ -31,6 +31,23 @@ impl CertStatus {
     }
 }
 
+/// Which kind of revocation data decided a status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusSource {
+    Crl,
+    Ocsp,
+}
+
+impl StatusSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Crl => "crl",
+            Self::Ocsp => "ocsp",
+        }
+    }
+}
+
 /// The reason a status is undetermined. Clients and metrics rely on the codes, so they are
 /// stable.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 mod authority;
 mod chain;
 mod decide;
+mod ocsp;
 mod refresh;
 mod schedule;
 
@@ -11,6 +12,7 @@ pub use authority::{
     Authorities, Authority, AuthorityError, CrlSigner, IntermediateStatus, SourceStatus,
 };
 pub use chain::{CertificateResult, ChainCheck, ChainReport, PathError};
-pub use decide::{CertStatus, CertificateFacts, Decision, UnknownReason, decide};
+pub use decide::{CertStatus, CertificateFacts, Decision, StatusSource, UnknownReason, decide};
+pub use ocsp::{OcspQuery, decision_from_error, decision_from_response, query_responder};
 pub use refresh::{RefreshOutcome, Refresher};
 pub use schedule::{Schedule, random_unit};
