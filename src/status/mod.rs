@@ -5,6 +5,7 @@ mod authority;
 mod chain;
 mod decide;
 mod ocsp;
+mod policy;
 mod refresh;
 mod schedule;
 
@@ -14,5 +15,6 @@ pub use authority::{
 pub use chain::{CertificateResult, ChainCheck, ChainReport, PathError};
 pub use decide::{CertStatus, CertificateFacts, Decision, StatusSource, UnknownReason, decide};
 pub use ocsp::{OcspQuery, decision_from_error, decision_from_response, query_responder};
+pub use policy::{Verdict, allows_access, combine, first_source, second_source};
 pub use refresh::{RefreshOutcome, Refresher};
 pub use schedule::{Schedule, random_unit};
