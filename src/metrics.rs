@@ -20,6 +20,10 @@ pub struct Metrics {
     pub crl_number_regressions: IntCounterVec,
     pub state_errors: IntCounterVec,
     pub lookups: IntCounterVec,
+    pub ocsp_requests: IntCounterVec,
+    pub ocsp_request_duration: HistogramVec,
+    pub cache_hits: IntCounterVec,
+    pub cache_misses: IntCounterVec,
 }
 
 /// Outcomes counted by `revcheck_crl_fetches_total`.
@@ -42,6 +46,52 @@ impl FetchOutcome {
             Self::FetchError => "fetch_error",
             Self::Invalid => "invalid",
             Self::NotModified => "not_modified",
+        }
+    }
+}
+
+/// Outcomes counted by `revcheck_ocsp_requests_total`, one per request sent to a responder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OcspOutcome {
+    /// A verified response with certStatus good.
+    Good,
+    /// A verified response with certStatus revoked.
+    Revoked,
+    /// A verified response with certStatus unknown.
+    Unknown,
+    /// No response body was received (connection, timeout, HTTP status, size limit).
+    FetchError,
+    /// The responder returned a responseStatus other than successful, such as tryLater.
+    ErrorStatus,
+    /// The response was received but could not be decoded or failed verification.
+    Invalid,
+}
+
+impl OcspOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Good => "good",
+            Self::Revoked => "revoked",
+            Self::Unknown => "unknown",
+            Self::FetchError => "fetch_error",
+            Self::ErrorStatus => "error_status",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+/// Values of the `cache` label of `revcheck_cache_hits_total` and
+/// `revcheck_cache_misses_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheName {
+    /// The OCSP response cache.
+    Ocsp,
+}
+
+impl CacheName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ocsp => "ocsp",
         }
     }
 }
@@ -112,8 +162,8 @@ impl Metrics {
         let state_errors = IntCounterVec::new(
             Opts::new(
                 "revcheck_state_errors_total",
-                "Failures to save or load last-good CRLs in the state directory, per CA and \
-                 operation (save, load)",
+                "Failures to save or load last-good CRLs and OCSP responses in the state \
+                 directory, per CA and operation (save, load, ocsp_save, ocsp_load)",
             ),
             &["ca", "operation"],
         )?;
@@ -123,6 +173,43 @@ impl Metrics {
                 "Status lookups per endpoint by resulting status",
             ),
             &["endpoint", "status"],
+        )?;
+
+        let ocsp_requests = IntCounterVec::new(
+            Opts::new(
+                "revcheck_ocsp_requests_total",
+                "OCSP requests sent per CA by outcome (good, revoked, unknown, fetch_error, \
+                 error_status, invalid)",
+            ),
+            &["ca", "outcome"],
+        )?;
+        // An OCSP request crosses the network, so the buckets run from 5 milliseconds to the
+        // 10-second default request timeout.
+        let ocsp_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "revcheck_ocsp_request_duration_seconds",
+                "Time from sending an OCSP request to receiving the whole response or an \
+                 error, per CA, in seconds",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["ca"],
+        )?;
+        let cache_hits = IntCounterVec::new(
+            Opts::new(
+                "revcheck_cache_hits_total",
+                "Lookups served from the cache without a request of their own, per cache (ocsp)",
+            ),
+            &["cache"],
+        )?;
+        let cache_misses = IntCounterVec::new(
+            Opts::new(
+                "revcheck_cache_misses_total",
+                "Lookups that sent a request because the cache had no current entry, per \
+                 cache (ocsp)",
+            ),
+            &["cache"],
         )?;
 
         registry.register(Box::new(ready.clone()))?;
@@ -135,6 +222,10 @@ impl Metrics {
         registry.register(Box::new(crl_number_regressions.clone()))?;
         registry.register(Box::new(state_errors.clone()))?;
         registry.register(Box::new(lookups.clone()))?;
+        registry.register(Box::new(ocsp_requests.clone()))?;
+        registry.register(Box::new(ocsp_request_duration.clone()))?;
+        registry.register(Box::new(cache_hits.clone()))?;
+        registry.register(Box::new(cache_misses.clone()))?;
 
         Ok(Self {
             registry,
@@ -148,6 +239,10 @@ impl Metrics {
             crl_number_regressions,
             state_errors,
             lookups,
+            ocsp_requests,
+            ocsp_request_duration,
+            cache_hits,
+            cache_misses,
         })
     }
 
@@ -156,6 +251,23 @@ impl Metrics {
         self.crl_fetches
             .with_label_values(&[ca, outcome.as_str()])
             .inc();
+    }
+
+    /// Counts one OCSP request sent for `ca`.
+    pub fn count_ocsp_request(&self, ca: &str, outcome: OcspOutcome) {
+        self.ocsp_requests
+            .with_label_values(&[ca, outcome.as_str()])
+            .inc();
+    }
+
+    /// Counts one lookup of `cache` that was served without a request of its own.
+    pub fn count_cache_hit(&self, cache: CacheName) {
+        self.cache_hits.with_label_values(&[cache.as_str()]).inc();
+    }
+
+    /// Counts one lookup of `cache` that sent a request.
+    pub fn count_cache_miss(&self, cache: CacheName) {
+        self.cache_misses.with_label_values(&[cache.as_str()]).inc();
     }
 
     /// Drops the per-CA series of a CA that a reload removed, so that dashboards do not show
@@ -179,5 +291,36 @@ impl Metrics {
             tracing::error!(%error, "encoding metrics failed");
         }
         String::from_utf8(buffer).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are a contract with dashboards, so the rendered text is checked by name.
+    #[test]
+    fn ocsp_and_cache_series_render() {
+        let metrics = Metrics::new().expect("metrics register");
+        metrics.count_ocsp_request("demo", OcspOutcome::Good);
+        metrics.count_ocsp_request("demo", OcspOutcome::FetchError);
+        metrics
+            .ocsp_request_duration
+            .with_label_values(&["demo"])
+            .observe(0.02);
+        metrics.count_cache_hit(CacheName::Ocsp);
+        metrics.count_cache_miss(CacheName::Ocsp);
+
+        let text = metrics.render();
+
+        for line in [
+            "revcheck_ocsp_requests_total{ca=\"demo\",outcome=\"good\"} 1",
+            "revcheck_ocsp_requests_total{ca=\"demo\",outcome=\"fetch_error\"} 1",
+            "revcheck_ocsp_request_duration_seconds_count{ca=\"demo\"} 1",
+            "revcheck_cache_hits_total{cache=\"ocsp\"} 1",
+            "revcheck_cache_misses_total{cache=\"ocsp\"} 1",
+        ] {
+            assert!(text.contains(line), "missing {line} in:\n{text}");
+        }
     }
 }

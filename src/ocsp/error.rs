@@ -15,6 +15,13 @@ pub enum OcspError {
     #[error("OCSP request for serial {serial} cannot be encoded: {detail}")]
     RequestEncoding { serial: Serial, detail: String },
 
+    /// No responder URL is configured, so no request was sent.
+    #[error(
+        "no OCSP responder URL is configured to request the status of serial {serial}; add \
+         the CA's responder URLs or check this CA by CRL"
+    )]
+    NoResponder { serial: Serial },
+
     /// The HTTP exchange with the responder failed.
     #[error("OCSP request to {responder_url} failed: {error}")]
     Fetch {
@@ -245,6 +252,7 @@ impl OcspError {
     pub fn reason_code(&self) -> &'static str {
         match self {
             Self::RequestEncoding { .. } => "ocsp_request_invalid",
+            Self::NoResponder { .. } => "ocsp_no_responder",
             Self::Fetch { .. } => "ocsp_fetch_failed",
             Self::Decode { .. }
             | Self::MissingResponseBytes { .. }

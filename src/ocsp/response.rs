@@ -10,9 +10,10 @@ use der::asn1::{AnyRef, BitString};
 use x509_cert::name::Name;
 use x509_cert::spki::AlgorithmIdentifierOwned;
 
-use super::OcspError;
+use super::request::serial_content;
+use super::{CertId, HashAlgorithm, OcspError};
 use crate::crl::RevocationReason;
-use crate::x509::{ParsedCertificate, encoding, hex};
+use crate::x509::{ParsedCertificate, Serial, encoding, hex};
 
 /// id-pkix-ocsp-basic (RFC 6960 section 4.2.1), the only response type revcheck reads.
 const ID_PKIX_OCSP_BASIC: &[u32] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 1];
@@ -329,6 +330,25 @@ impl DecodedOcspResponse {
     pub(super) fn certs(&self) -> &[ParsedCertificate] {
         &self.certs
     }
+
+    /// Returns the CertIDs of the SingleResponses, in order, without those whose hash
+    /// algorithm revcheck does not support.
+    pub(super) fn cert_ids(&self) -> Vec<CertId> {
+        self.responses
+            .iter()
+            .filter_map(|single| {
+                let hash_algorithm = HashAlgorithm::from_asn1(&single.cert_id.hash_algorithm)?;
+                let serial =
+                    Serial::from_der_content(&serial_content(&single.cert_id.serial_number));
+                Some(CertId::from_parts(
+                    hash_algorithm,
+                    single.cert_id.issuer_name_hash.to_vec(),
+                    single.cert_id.issuer_key_hash.to_vec(),
+                    serial,
+                ))
+            })
+            .collect()
+    }
 }
 
 /// Formats an object identifier in dotted decimal, such as `1.3.6.1.5.5.7.48.1.2`.
@@ -391,7 +411,7 @@ fn revocation_reason(reason: rasn_pkix::CrlReason) -> RevocationReason {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fixtures::{OcspResponseBuilder, TestCa};
+    use crate::fixtures::{OcspResponseBuilder, SingleResponseSpec, TestCa};
 
     const RESPONDER_URL: &str = "http://127.0.0.1:9000/ocsp";
 
@@ -520,6 +540,42 @@ mod tests {
             panic!("expected MalformedCertificate, got {error:?}");
         };
         assert_eq!(*position, 2);
+    }
+
+    #[test]
+    fn cert_ids_list_supported_responses() {
+        let ca = TestCa::root("CertIDs CA").expect("test CA");
+        let sha1_id = CertId::from_parts(
+            HashAlgorithm::Sha1,
+            vec![0x11; 20],
+            vec![0x22; 20],
+            Serial::from_der_content(&[0x00, 0x80, 0x01]),
+        );
+        let sha256_id = CertId::from_parts(
+            HashAlgorithm::Sha256,
+            vec![0x33; 32],
+            vec![0x44; 32],
+            Serial::from_der_content(&[0x05]),
+        );
+        let der = OcspResponseBuilder::new()
+            .response(SingleResponseSpec::new(
+                sha1_id.clone(),
+                OcspStatus::Good,
+                crate::fixtures::not_before(),
+                None,
+            ))
+            .response(SingleResponseSpec::new(
+                sha256_id.clone(),
+                OcspStatus::Unknown,
+                crate::fixtures::not_before(),
+                None,
+            ))
+            .build(&ca)
+            .expect("response builds");
+
+        let decoded = DecodedOcspResponse::from_der(&der, RESPONDER_URL).expect("decodes");
+
+        assert_eq!(decoded.cert_ids(), vec![sha1_id, sha256_id]);
     }
 
     #[test]
