@@ -902,10 +902,10 @@ fn invalid_at_exits_64() {
 }
 
 #[test]
-fn ocsp_exits_64() {
-    let output = check_demo(&["--ocsp", "http://127.0.0.1:9/ocsp", "good-client.pem"]);
+fn invalid_ocsp_url_exits_64() {
+    let output = check_demo(&["--ocsp", "ldap://127.0.0.1/ocsp", "good-client.pem"]);
 
-    assert_rejected(&output, EXIT_USAGE, "--ocsp is not supported");
+    assert_rejected(&output, EXIT_USAGE, "ldap://127.0.0.1/ocsp");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use super::{EXIT_USAGE, default_config_path, init_tracing};
 use crate::config::Config;
 use crate::http::{AppState, routes};
 use crate::metrics::Metrics;
+use crate::ocsp::{OcspCache, OcspCacheConfig};
 use crate::source::{FetchLimits, Fetcher};
 use crate::state::StateStore;
 use crate::status::{Authorities, AuthorityError, Refresher, Schedule};
@@ -150,8 +151,16 @@ async fn serve(config: Config, authorities: Authorities) -> ExitCode {
         }
     };
 
+    let ocsp = match ocsp_cache(&config, &metrics) {
+        Ok(cache) => cache,
+        Err(message) => {
+            tracing::error!(%message, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
     let authorities = Arc::new(authorities);
     let state = Arc::new(AppState {
+        ocsp,
         authorities: ArcSwap::new(Arc::clone(&authorities)),
         metrics: Arc::clone(&metrics),
     });
@@ -170,13 +179,14 @@ async fn serve(config: Config, authorities: Authorities) -> ExitCode {
         }
     }
 
-    let mut generation = match Generation::start(&config, authorities, &metrics) {
+    let mut generation = match Generation::start(&config, Arc::clone(&authorities), &metrics) {
         Ok(generation) => generation,
         Err(message) => {
             tracing::error!(%message, "cannot start");
             return ExitCode::FAILURE;
         }
     };
+    restore_ocsp(&state, &authorities).await;
     let server_tasks: Vec<JoinHandle<()>> = servers.into_iter().map(tokio::spawn).collect();
 
     // The socket bound at start, which a reload does not change.
@@ -221,6 +231,48 @@ async fn serve(config: Config, authorities: Authorities) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Builds the OCSP result cache, shared by every generation, with the fetch limits and cache
+/// settings of the configuration at start. It is built even when no CA has responders yet,
+/// so that a reload can add some; an unused cache costs nothing.
+fn ocsp_cache(config: &Config, metrics: &Metrics) -> Result<Option<OcspCache>, String> {
+    let limits = FetchLimits {
+        timeout: config.fetch.timeout,
+        deadline: config.fetch.deadline,
+        max_size: config.fetch.max_size,
+        max_redirects: config.fetch.max_redirects,
+    };
+    let fetcher = Fetcher::new(limits)
+        .map_err(|error| format!("cannot build the HTTP client for OCSP: {error}"))?;
+    let settings = OcspCacheConfig {
+        max_age: config.ocsp_cache.max_age,
+        failure_ttl: config.ocsp_cache.failure_ttl,
+        refresh_ahead: config.ocsp_cache.refresh_ahead,
+        capacity: config.ocsp_cache.capacity,
+    };
+    let state = StateStore::new(config.state_dir.clone());
+    OcspCache::new(settings, fetcher, Some(state), metrics.clone())
+        .map(Some)
+        .map_err(|error| format!("invalid [ocsp] settings: {error}"))
+}
+
+/// Loads the OCSP answers kept in the state directory, verifying each again.
+async fn restore_ocsp(state: &AppState, authorities: &Authorities) {
+    let Some(cache) = &state.ocsp else { return };
+    for authority in authorities.iter() {
+        if let Some(ocsp) = authority.ocsp() {
+            let summary = cache.restore(ocsp).await;
+            if summary.restored > 0 || summary.ignored > 0 {
+                tracing::info!(
+                    ca = authority.id(),
+                    restored = summary.restored,
+                    ignored = summary.ignored,
+                    "OCSP answers read from the state directory"
+                );
+            }
+        }
+    }
+}
+
 /// Loads the configuration again. A valid one replaces the CAs (keeping the CRLs they share
 /// with the old set) and starts a new refresh task; an invalid one is logged and the running
 /// configuration stays.
@@ -240,6 +292,7 @@ async fn reload(
     if config.listen != running.listen || config.listen_unix != running.listen_unix {
         tracing::warn!("listen and listen_unix changes take effect only after a restart");
     }
+    // The [ocsp] cache settings and the fetch limits of OCSP requests stay as at start.
 
     let previous = state.authorities.load_full();
     authorities.adopt_from(&previous);
@@ -251,6 +304,13 @@ async fn reload(
             return None;
         }
     };
+    if let Some(cache) = &state.ocsp {
+        // Responder settings may have changed, so no answer of the old configuration stays.
+        for authority in previous.iter() {
+            cache.invalidate_ca(authority.id());
+        }
+    }
+    restore_ocsp(state, &authorities).await;
     state.authorities.store(authorities);
     for removed in previous
         .iter()

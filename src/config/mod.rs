@@ -62,6 +62,8 @@ pub struct Config {
     pub fetch: FetchConfig,
     /// Schedule of CRL downloads (`[refresh]`).
     pub refresh: RefreshConfig,
+    /// The OCSP result cache (`[ocsp]`).
+    pub ocsp_cache: OcspCacheSettings,
     /// Certificate authorities whose revocation status is served (`[[ca]]`), at least one.
     pub cas: Vec<CaConfig>,
 }
@@ -135,6 +137,20 @@ pub struct CaConfig {
     /// PEM file with the certificates above the CA up to its self-signed trust anchor
     /// (`chain`), used to validate the paths of separate CRL signers.
     pub chain: Option<PathBuf>,
+}
+
+/// The OCSP result cache, the `[ocsp]` table.
+#[derive(Clone, Copy, Debug)]
+pub struct OcspCacheSettings {
+    /// Longest time an OCSP answer is served from the cache (`max_age`, default 1 hour).
+    pub max_age: Duration,
+    /// How long a failed OCSP lookup is remembered (`failure_ttl`, default 30 s).
+    pub failure_ttl: Duration,
+    /// Final share of an answer's life in which a lookup also refreshes it in the background
+    /// (`refresh_ahead`, default 0.2).
+    pub refresh_ahead: f64,
+    /// Maximum number of certificates cached (`capacity`, default 10000).
+    pub capacity: u64,
 }
 
 /// The revocation sources of a CA and their order (`method`).
@@ -282,6 +298,7 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
         .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
     let fetch = read_fetch(root.optional_table("fetch", problems), problems);
     let refresh = read_refresh(root.optional_table("refresh", problems), problems);
+    let ocsp_cache = read_ocsp_cache(root.optional_table("ocsp", problems), problems);
     let cas = ca::read_cas(&mut root, base_dir, problems);
     root.reject_unknown_keys(problems);
 
@@ -294,7 +311,51 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
         clock_skew,
         fetch,
         refresh,
+        ocsp_cache,
         cas,
+    }
+}
+
+fn read_ocsp_cache(mut table: TableReader<'_>, problems: &mut Problems) -> OcspCacheSettings {
+    let max_age = table
+        .optional("max_age")
+        .and_then(|entry| {
+            entry.duration(problems, MinDuration::GreaterThanZero, MAX_REFRESH_INTERVAL)
+        })
+        .unwrap_or(Duration::from_secs(3600));
+    let failure_ttl = table
+        .optional("failure_ttl")
+        .and_then(|entry| {
+            entry.duration(
+                problems,
+                MinDuration::AtLeast(Duration::ZERO),
+                MAX_REFRESH_INTERVAL,
+            )
+        })
+        .unwrap_or(Duration::from_secs(30));
+    let refresh_ahead = table
+        .optional("refresh_ahead")
+        .and_then(|entry| {
+            entry.number(problems, 0.0, 1.0, "write a share from 0 to 1, such as 0.2")
+        })
+        .unwrap_or(0.2);
+    let capacity = table
+        .optional("capacity")
+        .and_then(|entry| {
+            entry.integer(
+                problems,
+                1..=u64::MAX,
+                "write a number of certificates of at least 1, such as 10000",
+            )
+        })
+        .unwrap_or(10_000);
+    table.reject_unknown_keys(problems);
+
+    OcspCacheSettings {
+        max_age,
+        failure_ttl,
+        refresh_ahead,
+        capacity,
     }
 }
 
@@ -605,7 +666,7 @@ crl = ["file:crl/demo.crl"]
         assert_eq!(
             problems(&text),
             [
-                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ca"
+                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, ca"
             ]
         );
     }
@@ -618,7 +679,7 @@ crl = ["file:crl/demo.crl"]
             problems(&text),
             [
                 "\"colour scheme\": unknown key; allowed keys here are listen, clock_skew, \
-                 listen_unix, state_dir, drain_timeout, fetch, refresh, ca"
+                 listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, ca"
             ]
         );
     }
@@ -1267,7 +1328,7 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
                  as \"127.0.0.1:8480\" or \"[::1]:8480\"",
                 "ca[0].id = \"Demo\": invalid CA id; use 1 to 64 lowercase letters, digits, '-' or \
                  '_', starting with a letter or digit",
-                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ca",
+                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, ca",
             ]
         );
     }
@@ -1310,7 +1371,7 @@ crl = ["gopher://x/ca.crl"]
             error.to_string(),
             "invalid configuration in /etc/revcheck/revcheck.toml (2 problems):\n  ca: missing \
              key; add at least one [[ca]] table with id, certificate and crl\n  colour: unknown \
-             key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ca"
+             key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, ca"
         );
     }
 

@@ -4,7 +4,8 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::status::{CertStatus, Decision};
+use crate::config::UnknownPolicy;
+use crate::status::{CertStatus, Decision, StatusSource, Verdict};
 use crate::x509::Serial;
 use crate::x509::time::format_rfc3339;
 
@@ -32,6 +33,10 @@ pub struct StatusResponse {
     /// A sentence explaining an unknown status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// For an unknown status, what the CA's `on_unknown` policy makes of it for access:
+    /// `deny` or `allow`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_unknown: Option<&'static str>,
     pub this_update: Option<String>,
     pub next_update: Option<String>,
     pub checked_at: String,
@@ -55,7 +60,15 @@ pub struct IntermediateResponse {
 }
 
 impl StatusResponse {
-    pub fn new(ca: &str, serial: &Serial, decision: &Decision, checked_at: SystemTime) -> Self {
+    pub fn new(
+        ca: &str,
+        serial: &Serial,
+        verdict: &Verdict,
+        on_unknown: UnknownPolicy,
+        checked_at: SystemTime,
+    ) -> Self {
+        let decision = &verdict.decision;
+        let source = verdict.source.map(StatusSource::as_str);
         let mut response = Self {
             status: decision.status(),
             ca: ca.to_owned(),
@@ -64,6 +77,7 @@ impl StatusResponse {
             revocation_time: None,
             reason: None,
             detail: None,
+            on_unknown: None,
             this_update: None,
             next_update: None,
             checked_at: format_rfc3339(checked_at),
@@ -76,7 +90,7 @@ impl StatusResponse {
                 next_update,
                 stale,
             } => {
-                response.source = Some("crl");
+                response.source = source;
                 response.stale = *stale;
                 response.this_update = Some(format_rfc3339(*this_update));
                 response.next_update = Some(format_rfc3339(*next_update));
@@ -88,7 +102,7 @@ impl StatusResponse {
                 next_update,
                 stale,
             } => {
-                response.source = Some("crl");
+                response.source = source;
                 response.stale = *stale;
                 response.revocation_time = Some(format_rfc3339(*revocation_time));
                 // RFC 5280 section 5.3.1: an absent reasonCode means unspecified.
@@ -99,6 +113,10 @@ impl StatusResponse {
             Decision::Unknown(reason) => {
                 response.reason = Some(reason.code);
                 response.detail = Some(reason.detail.clone());
+                response.on_unknown = Some(match on_unknown {
+                    UnknownPolicy::Deny => "deny",
+                    UnknownPolicy::Allow => "allow",
+                });
             }
         }
         response

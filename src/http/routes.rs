@@ -1,6 +1,7 @@
 //! Route table and handlers.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,8 +16,10 @@ use super::body::{
 };
 use arc_swap::ArcSwap;
 
+use crate::config::UnknownPolicy;
 use crate::metrics::Metrics;
-use crate::status::{Authorities, Authority, CertStatus, Decision};
+use crate::ocsp::OcspCache;
+use crate::status::{Authorities, Authority, CertStatus, Decision, Lookup, UnknownReason, Verdict};
 use crate::x509::time::format_rfc3339;
 use crate::x509::{ParsedCertificate, Serial, hex};
 
@@ -30,6 +33,8 @@ const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// State shared by the request handlers.
 #[derive(Debug)]
 pub struct AppState {
+    /// The OCSP result cache of the running configuration, when any CA has responders.
+    pub ocsp: Option<OcspCache>,
     /// The CAs of the running configuration, replaced as a whole on reload, so that a request
     /// sees either the old or the new set, never a mix.
     pub authorities: ArcSwap<Authorities>,
@@ -67,16 +72,18 @@ pub fn routes(
     let status_by_serial = warp::path!("v1" / "status" / String / String)
         .and(warp::get())
         .and(state.clone())
-        .map(|ca: String, serial: String, state: Arc<AppState>| {
-            timed(&state, || status_by_serial(&state, &ca, &serial))
-        });
+        .and_then(
+            |ca: String, serial: String, state: Arc<AppState>| async move {
+                Ok::<_, Infallible>(timed(&state, status_by_serial(&state, &ca, &serial)).await)
+            },
+        );
     let status_post = warp::path!("v1" / "status")
         .and(warp::post())
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
         .and(warp::body::bytes())
         .and(state)
-        .map(|body: bytes::Bytes, state: Arc<AppState>| {
-            timed(&state, || status_post(&state, &body))
+        .and_then(|body: bytes::Bytes, state: Arc<AppState>| async move {
+            Ok::<_, Infallible>(timed(&state, status_post(&state, &body)).await)
         });
 
     let header_limit = warp::header::headers_cloned().and_then(|headers: HeaderMap| async move {
@@ -119,9 +126,9 @@ struct HeadersTooLarge {
 impl warp::reject::Reject for HeadersTooLarge {}
 
 /// Runs a status lookup and records its duration under the `status` endpoint.
-fn timed(state: &AppState, lookup: impl FnOnce() -> Response) -> Response {
+async fn timed(state: &AppState, lookup: impl Future<Output = Response>) -> Response {
     let started = std::time::Instant::now();
-    let response = lookup();
+    let response = lookup.await;
     state
         .metrics
         .lookup_duration
@@ -218,7 +225,7 @@ fn list_cas(state: &AppState) -> Response {
     json_reply(StatusCode::OK, &serde_json::json!({ "cas": cas }))
 }
 
-fn status_by_serial(state: &AppState, ca: &str, serial: &str) -> Response {
+async fn status_by_serial(state: &AppState, ca: &str, serial: &str) -> Response {
     let authorities = state.authorities.load();
     let Some(authority) = authorities.get(ca) else {
         count_lookup(state, None);
@@ -239,11 +246,24 @@ fn status_by_serial(state: &AppState, ca: &str, serial: &str) -> Response {
         }
     };
     let now = SystemTime::now();
-    let decision = authority.decide_serial(&serial, now);
-    reply_with_decision(state, authority, &serial, &decision, now)
+    let verdict = authority
+        .verdict(Lookup::Serial(&serial), state.ocsp.as_ref(), now)
+        .await;
+    count_lookup(state, Some(verdict.status()));
+    tracing::debug!(ca = authority.id(), %serial, status = verdict.status().as_str(), "status lookup");
+    json_reply(
+        StatusCode::OK,
+        &StatusResponse::new(
+            authority.id(),
+            &serial,
+            &verdict,
+            authority.on_unknown(),
+            now,
+        ),
+    )
 }
 
-fn status_post(state: &AppState, body: &[u8]) -> Response {
+async fn status_post(state: &AppState, body: &[u8]) -> Response {
     let request: StatusRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(error) => {
@@ -260,8 +280,8 @@ fn status_post(state: &AppState, body: &[u8]) -> Response {
     };
 
     match (request.certificate, request.ca, request.serial) {
-        (Some(pem), None, None) => status_of_certificate(state, &pem),
-        (None, Some(ca), Some(serial)) => status_by_serial(state, &ca, &serial),
+        (Some(pem), None, None) => status_of_certificate(state, &pem).await,
+        (None, Some(ca), Some(serial)) => status_by_serial(state, &ca, &serial).await,
         _ => {
             count_lookup(state, None);
             error_reply(
@@ -273,7 +293,7 @@ fn status_post(state: &AppState, body: &[u8]) -> Response {
     }
 }
 
-fn status_of_certificate(state: &AppState, pem: &str) -> Response {
+async fn status_of_certificate(state: &AppState, pem: &str) -> Response {
     let certificates = match ParsedCertificate::from_pem_or_der(pem.as_bytes()) {
         Ok(certificates) => certificates,
         Err(error) => {
@@ -311,39 +331,61 @@ fn status_of_certificate(state: &AppState, pem: &str) -> Response {
         );
     };
     let now = SystemTime::now();
-    let decision = authority.decide_certificate(certificate, now);
-    count_lookup(state, Some(decision.status()));
-    let mut response = StatusResponse::new(authority.id(), &certificate.serial(), &decision, now);
-    let intermediates = authorities
-        .intermediate_statuses(authority, now)
-        .into_iter()
-        .map(|intermediate| IntermediateResponse {
-            subject: intermediate.certificate.subject().to_string(),
-            status: StatusResponse::new(
-                intermediate.issuer_id.as_deref().unwrap_or_default(),
-                &intermediate.certificate.serial(),
-                &intermediate.decision,
-                now,
-            ),
-        })
-        .collect();
+    let ocsp = state.ocsp.as_ref();
+    let verdict = authority
+        .verdict(Lookup::Certificate(certificate), ocsp, now)
+        .await;
+    count_lookup(state, Some(verdict.status()));
+    let mut response = StatusResponse::new(
+        authority.id(),
+        &certificate.serial(),
+        &verdict,
+        authority.on_unknown(),
+        now,
+    );
+
+    let mut intermediates = Vec::new();
+    for (ca_certificate, issuer) in authorities.path_above(authority) {
+        let status = match &issuer {
+            Some(issuer) => {
+                let verdict = issuer
+                    .verdict(Lookup::Certificate(&ca_certificate), ocsp, now)
+                    .await;
+                StatusResponse::new(
+                    issuer.id(),
+                    &ca_certificate.serial(),
+                    &verdict,
+                    issuer.on_unknown(),
+                    now,
+                )
+            }
+            None => {
+                let verdict = Verdict {
+                    decision: Decision::Unknown(UnknownReason::new(
+                        "issuer_not_configured",
+                        format!(
+                            "the issuer \"{}\" of this CA certificate is not a configured CA",
+                            ca_certificate.issuer()
+                        ),
+                    )),
+                    source: None,
+                };
+                StatusResponse::new(
+                    "",
+                    &ca_certificate.serial(),
+                    &verdict,
+                    UnknownPolicy::Deny,
+                    now,
+                )
+            }
+        };
+        intermediates.push(IntermediateResponse {
+            subject: ca_certificate.subject().to_string(),
+            status,
+        });
+    }
     response.intermediates = Some(intermediates);
     json_reply(StatusCode::OK, &response)
-}
-
-fn reply_with_decision(
-    state: &AppState,
-    authority: &Authority,
-    serial: &Serial,
-    decision: &Decision,
-    now: SystemTime,
-) -> Response {
-    count_lookup(state, Some(decision.status()));
-    tracing::debug!(ca = authority.id(), %serial, status = decision.status().as_str(), "status lookup");
-    json_reply(
-        StatusCode::OK,
-        &StatusResponse::new(authority.id(), serial, decision, now),
-    )
 }
 
 fn count_lookup(state: &AppState, status: Option<CertStatus>) {

@@ -11,7 +11,12 @@ use crate::config::Config;
 use std::cmp::Ordering;
 
 use super::chain::ChainCheck;
+use super::decide::StatusSource;
+use super::ocsp::{decision_from_error, decision_from_response};
+use super::policy::{Verdict, combine, first_source, second_source};
+use crate::config::{OcspHash, OcspRequestForm, RevocationMethod, UnknownPolicy};
 use crate::crl::{CrlError, CrlScope, VerifiedCrl, VerifyOptions, compare_crl_numbers};
+use crate::ocsp::{CertId, HashAlgorithm, OcspAuthority, OcspCache, RequestMethod};
 use crate::source::{Source, Validators};
 use crate::x509::{CertificateError, ParsedCertificate, Serial, hex, names_match};
 
@@ -43,12 +48,6 @@ pub enum AuthorityError {
         path: PathBuf,
         count: usize,
     },
-
-    #[error(
-        "ca \"{id}\": method \"{method}\" needs OCSP, which the service does not use yet; set \
-         method = \"crl\""
-    )]
-    OcspNotAvailable { id: String, method: String },
 
     #[error("ca \"{id}\": CRL signer {} cannot be used: {problem}", path.display())]
     CrlSigner {
@@ -91,6 +90,11 @@ pub struct Authority {
     crl_signers: Vec<CrlSigner>,
     max_stale: std::time::Duration,
     allowed_hosts: Vec<String>,
+    method: RevocationMethod,
+    on_unknown: UnknownPolicy,
+    /// The CA's OCSP responders and how to ask them; `None` when none is configured.
+    ocsp: Option<Arc<OcspAuthority>>,
+    ocsp_hash: HashAlgorithm,
     /// One slot per source, replaced as a whole so that lookups never see a half-made update.
     crls: ArcSwap<Vec<Option<Arc<VerifiedCrl>>>>,
     source_statuses: Mutex<Vec<SourceStatus>>,
@@ -117,6 +121,10 @@ impl Authority {
             crl_signers: Vec::new(),
             max_stale: std::time::Duration::ZERO,
             allowed_hosts: Vec::new(),
+            method: RevocationMethod::Crl,
+            on_unknown: UnknownPolicy::Deny,
+            ocsp: None,
+            ocsp_hash: HashAlgorithm::Sha1,
             crls: ArcSwap::from_pointee(slots),
             source_statuses: Mutex::new(statuses),
             highest_crl_numbers: Mutex::new(Vec::new()),
@@ -157,6 +165,94 @@ impl Authority {
         self.max_stale = max_stale;
         self.allowed_hosts = allowed_hosts;
         self
+    }
+
+    /// Sets the revocation method, the unknown policy and the OCSP responders of the CA.
+    #[must_use]
+    pub fn with_revocation_policy(
+        mut self,
+        method: RevocationMethod,
+        on_unknown: UnknownPolicy,
+        ocsp: Option<OcspAuthority>,
+        ocsp_hash: HashAlgorithm,
+    ) -> Self {
+        self.method = method;
+        self.on_unknown = on_unknown;
+        self.ocsp = ocsp.map(Arc::new);
+        self.ocsp_hash = ocsp_hash;
+        self
+    }
+
+    pub fn method(&self) -> RevocationMethod {
+        self.method
+    }
+
+    pub fn on_unknown(&self) -> UnknownPolicy {
+        self.on_unknown
+    }
+
+    pub fn ocsp(&self) -> Option<&Arc<OcspAuthority>> {
+        self.ocsp.as_ref()
+    }
+
+    /// Decides the status of a certificate under the CA's method: the first source, the
+    /// second when the first leaves it undetermined, combined by [`combine`]. OCSP answers come
+    /// through `cache`, which sends one request per certificate however many lookups wait.
+    pub async fn verdict(
+        &self,
+        subject: Lookup<'_>,
+        cache: Option<&OcspCache>,
+        now: SystemTime,
+    ) -> Verdict {
+        let first_kind = first_source(self.method);
+        let first = self.ask(first_kind, subject, cache, now).await;
+        let second = match second_source(self.method, &first) {
+            Some(kind) => Some(self.ask(kind, subject, cache, now).await),
+            None => None,
+        };
+        combine(first, second)
+    }
+
+    async fn ask(
+        &self,
+        kind: StatusSource,
+        subject: Lookup<'_>,
+        cache: Option<&OcspCache>,
+        now: SystemTime,
+    ) -> Verdict {
+        match kind {
+            StatusSource::Crl => {
+                let decision = match subject {
+                    Lookup::Serial(serial) => self.decide_serial(serial, now),
+                    Lookup::Certificate(certificate) => self.decide_certificate(certificate, now),
+                };
+                Verdict::from(decision, StatusSource::Crl)
+            }
+            StatusSource::Ocsp => {
+                let (Some(authority), Some(cache)) = (&self.ocsp, cache) else {
+                    return Verdict::from(
+                        Decision::Unknown(super::decide::UnknownReason::new(
+                            "ocsp_not_configured",
+                            "no OCSP responder is configured for this CA",
+                        )),
+                        StatusSource::Ocsp,
+                    );
+                };
+                let cert_id = match subject {
+                    Lookup::Serial(serial) => {
+                        CertId::new(self.ocsp_hash, &self.certificate, serial.clone())
+                    }
+                    Lookup::Certificate(certificate) => {
+                        CertId::for_certificate(self.ocsp_hash, certificate, &self.certificate)
+                    }
+                };
+                let decision = match cache.lookup(authority, &cert_id).await {
+                    Ok(answer) => decision_from_response(&answer.response, now),
+                    Err(error) => decision_from_error(&error),
+                };
+                Verdict::from(decision, StatusSource::Ocsp)
+            }
+        }
     }
 
     pub fn max_stale(&self) -> std::time::Duration {
@@ -249,6 +345,11 @@ impl Authority {
 
     /// Checks whether a current CRL is in use, so that lookups can be decided.
     pub fn is_ready(&self, now: SystemTime) -> bool {
+        // OCSP answers are fetched per certificate on demand, so a CA that may use OCSP has
+        // nothing to wait for.
+        if self.method.uses_ocsp() {
+            return true;
+        }
         self.crls()
             .iter()
             .any(|crl| !crl.is_delta() && !crl.is_unusable_at(now, self.max_stale))
@@ -382,14 +483,6 @@ impl Authorities {
         let mut certificates = Vec::new();
         let mut errors = Vec::new();
         for ca in &config.cas {
-            // TODO: remove once the status layer asks OCSP responders.
-            if ca.method.uses_ocsp() {
-                errors.push(AuthorityError::OcspNotAvailable {
-                    id: ca.id.clone(),
-                    method: format!("{:?}", ca.method),
-                });
-                continue;
-            }
             match load_ca_certificate(&ca.id, &ca.certificate) {
                 Ok(certificate) => certificates.push((ca, certificate)),
                 Err(error) => errors.push(error),
@@ -409,8 +502,14 @@ impl Authorities {
                     continue;
                 }
             };
+            let ocsp = ocsp_authority(config, ca, &certificate);
+            let ocsp_hash = match ca.ocsp.hash {
+                OcspHash::Sha1 => HashAlgorithm::Sha1,
+                OcspHash::Sha256 => HashAlgorithm::Sha256,
+            };
             list.push(Arc::new(
                 Authority::new(ca.id.clone(), certificate, ca.crl.clone())
+                    .with_revocation_policy(ca.method, ca.on_unknown, ocsp, ocsp_hash)
                     .with_legacy_policy(ca.allow_sha1, ca.max_age_without_next_update)
                     .with_crl_signers(signers)
                     .with_fetch_policy(ca.max_stale, ca.allowed_hosts.clone()),
@@ -444,44 +543,29 @@ impl Authorities {
         })
     }
 
-    /// Decides the status of each CA certificate above a certificate that `issuing` issued:
-    /// `issuing`'s own certificate, then its issuer's, up to a self-signed certificate. Each is
-    /// decided by the configured CA that issued it; one whose issuer is not configured is
-    /// `unknown`, and the walk stops there.
-    pub fn intermediate_statuses(
+    /// Lists the CA certificates above a certificate that `issuing` issued: `issuing`'s own
+    /// certificate, then its issuer's, up to a self-signed certificate, each with the configured
+    /// CA that issued it. The walk stops after a certificate whose issuer is not configured.
+    pub fn path_above(
         &self,
         issuing: &Authority,
-        now: SystemTime,
-    ) -> Vec<IntermediateStatus> {
-        let mut statuses = Vec::new();
+    ) -> Vec<(ParsedCertificate, Option<Arc<Authority>>)> {
+        let mut path = Vec::new();
         let mut current = issuing.certificate.clone();
         // A path longer than the number of CAs would repeat one, so it is cut there.
         for _ in 0..self.list.len() {
             if current.is_self_issued() && current.verify_signed_by(&current).is_ok() {
                 break;
             }
-            let Some(issuer) = self.find_issuer(&current) else {
-                statuses.push(IntermediateStatus {
-                    decision: Decision::Unknown(super::decide::UnknownReason::new(
-                        "issuer_not_configured",
-                        format!(
-                            "the issuer \"{}\" of this CA certificate is not a configured CA",
-                            current.issuer()
-                        ),
-                    )),
-                    certificate: current,
-                    issuer_id: None,
-                });
-                break;
-            };
-            statuses.push(IntermediateStatus {
-                decision: issuer.decide_certificate(&current, now),
-                certificate: current,
-                issuer_id: Some(issuer.id.clone()),
-            });
-            current = issuer.certificate.clone();
+            let issuer = self.find_issuer(&current).cloned();
+            let next = issuer.as_ref().map(|issuer| issuer.certificate.clone());
+            path.push((current, issuer));
+            match next {
+                Some(next) => current = next,
+                None => break,
+            }
         }
-        statuses
+        path
     }
 
     /// Takes over, after a reload, the CRLs and fetch history that `previous` holds for the same
@@ -517,13 +601,32 @@ impl Authorities {
     }
 }
 
-/// The revocation status of one CA certificate on a path.
-#[derive(Clone, Debug)]
-pub struct IntermediateStatus {
-    pub certificate: ParsedCertificate,
-    /// The configured CA that issued the certificate, when there is one.
-    pub issuer_id: Option<String>,
-    pub decision: Decision,
+/// What a lookup knows about the certificate: only its serial number, or the whole certificate.
+#[derive(Clone, Copy, Debug)]
+pub enum Lookup<'a> {
+    Serial(&'a Serial),
+    Certificate(&'a ParsedCertificate),
+}
+
+/// Builds the OCSP settings of one CA from the configuration; `None` without responders.
+fn ocsp_authority(
+    config: &Config,
+    ca: &crate::config::CaConfig,
+    certificate: &ParsedCertificate,
+) -> Option<OcspAuthority> {
+    if ca.ocsp.responders.is_empty() {
+        return None;
+    }
+    let mut authority = OcspAuthority::new(&ca.id, certificate.clone(), ca.ocsp.responders.clone());
+    authority.method = match ca.ocsp.request_form {
+        OcspRequestForm::Get => RequestMethod::Get,
+        OcspRequestForm::Post => RequestMethod::Post,
+    };
+    authority.nonce = ca.ocsp.nonce;
+    authority.clock_skew = config.clock_skew;
+    authority.max_age_without_next_update = ca.max_age_without_next_update;
+    authority.allow_sha1 = ca.allow_sha1;
+    Some(authority)
 }
 
 /// A separate CRL-signing certificate for a CA's name (RFC 5280 section 6.3.3 (f)), with its

@@ -9,9 +9,7 @@ mod policy;
 mod refresh;
 mod schedule;
 
-pub use authority::{
-    Authorities, Authority, AuthorityError, CrlSigner, IntermediateStatus, SourceStatus,
-};
+pub use authority::{Authorities, Authority, AuthorityError, CrlSigner, Lookup, SourceStatus};
 pub use chain::{CertificateResult, ChainCheck, ChainReport, PathError};
 pub use decide::{CertStatus, CertificateFacts, Decision, StatusSource, UnknownReason, decide};
 pub use ocsp::{OcspQuery, decision_from_error, decision_from_response, query_responder};
