@@ -324,6 +324,20 @@ fn on_unknown_reported() {
     let closed = server.status("fail-closed", GOOD);
     assert_field(&closed, "status", "unknown");
     assert_field(&closed, "on_unknown", "deny");
+
+    let (status, body) = server.get("/v1/cas");
+    assert_eq!(status, 200, "{body}");
+    let cas: Value = serde_json::from_str(&body).expect("JSON");
+    let open_ca = cas["cas"]
+        .as_array()
+        .expect("cas array")
+        .iter()
+        .find(|ca| ca["id"] == "fail-open")
+        .expect("fail-open listed")
+        .clone();
+    assert_field(&open_ca, "method", "ocsp");
+    assert_field(&open_ca, "on_unknown", "allow");
+    assert_eq!(open_ca["ocsp_responders"][0], setup.dead_url.as_str(), "{open_ca}");
 }
 
 #[test]

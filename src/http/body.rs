@@ -135,6 +135,12 @@ pub struct ErrorResponse {
 pub struct CaResponse {
     pub id: String,
     pub subject: String,
+    /// The revocation method: `crl`, `ocsp`, `ocsp_then_crl` or `crl_then_ocsp`.
+    pub method: &'static str,
+    /// What an undetermined status means for access: `deny` or `allow`.
+    pub on_unknown: &'static str,
+    /// The OCSP responder URLs, in the order they are asked.
+    pub ocsp_responders: Vec<String>,
     pub sources: Vec<SourceResponse>,
     pub crl_number: Option<String>,
     pub this_update: Option<String>,

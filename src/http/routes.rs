@@ -16,7 +16,7 @@ use super::body::{
 };
 use arc_swap::ArcSwap;
 
-use crate::config::UnknownPolicy;
+use crate::config::{RevocationMethod, UnknownPolicy};
 use crate::metrics::Metrics;
 use crate::ocsp::OcspCache;
 use crate::status::{Authorities, Authority, CertStatus, Decision, Lookup, UnknownReason, Verdict};
@@ -213,6 +213,25 @@ fn list_cas(state: &AppState) -> Response {
             CaResponse {
                 id: authority.id().to_owned(),
                 subject: authority.certificate().subject().to_string(),
+                method: match authority.method() {
+                    RevocationMethod::Crl => "crl",
+                    RevocationMethod::Ocsp => "ocsp",
+                    RevocationMethod::OcspThenCrl => "ocsp_then_crl",
+                    RevocationMethod::CrlThenOcsp => "crl_then_ocsp",
+                },
+                on_unknown: match authority.on_unknown() {
+                    UnknownPolicy::Deny => "deny",
+                    UnknownPolicy::Allow => "allow",
+                },
+                ocsp_responders: authority
+                    .ocsp()
+                    .map(|ocsp| {
+                        ocsp.responder_urls
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 sources,
                 crl_number: crl.as_ref().map(|c| hex::encode(c.crl_number())),
                 this_update: crl.as_ref().map(|c| format_rfc3339(c.this_update())),
