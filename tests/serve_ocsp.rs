@@ -337,7 +337,11 @@ fn on_unknown_reported() {
         .clone();
     assert_field(&open_ca, "method", "ocsp");
     assert_field(&open_ca, "on_unknown", "allow");
-    assert_eq!(open_ca["ocsp_responders"][0], setup.dead_url.as_str(), "{open_ca}");
+    assert_eq!(
+        open_ca["ocsp_responders"][0],
+        setup.dead_url.as_str(),
+        "{open_ca}"
+    );
 }
 
 #[test]
