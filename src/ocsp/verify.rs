@@ -548,12 +548,87 @@ mod tests {
         OcspResponseBuilder::new().produced_at(now() - HOUR)
     }
 
+    /// Serves `der` from a responder of the test's own on 127.0.0.1, asks it with a real
+    /// request (POST, carrying the options' nonce), and verifies what came back. Messages name
+    /// `RESPONDER_URL`, so that assertions do not depend on the port.
     fn verify(
         der: &[u8],
         pki: &Pki,
         options: &OcspOptions,
     ) -> Result<VerifiedOcspResponse, OcspError> {
-        verify_response(der, RESPONDER_URL, &pki.cert_id, &pki.ca_cert, options)
+        let received = fetch_from_test_responder(der, &pki.cert_id, options.nonce);
+        verify_response(
+            &received,
+            RESPONDER_URL,
+            &pki.cert_id,
+            &pki.ca_cert,
+            options,
+        )
+    }
+
+    fn fetch_from_test_responder(der: &[u8], cert_id: &CertId, nonce: Option<[u8; 16]>) -> Vec<u8> {
+        use std::io::{BufRead, BufReader, Read, Write};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind test responder");
+        let url = url::Url::parse(&format!(
+            "http://{}/ocsp",
+            listener.local_addr().expect("responder address")
+        ))
+        .expect("responder URL");
+        let body = der.to_vec();
+        let responder = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("revcheck connects");
+            let mut reader = BufReader::new(stream);
+            let mut content_length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).expect("read request head");
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    content_length = value.trim().parse().expect("numeric Content-Length");
+                }
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+            }
+            let mut request = vec![0; content_length];
+            reader.read_exact(&mut request).expect("read request body");
+            let mut stream = reader.into_inner();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).expect("write head");
+            stream.write_all(&body).expect("write body");
+            request
+        });
+
+        let fetcher = crate::source::Fetcher::new(crate::source::FetchLimits::simple(
+            Duration::from_secs(10),
+            1 << 20,
+        ))
+        .expect("fetcher");
+        let request =
+            crate::ocsp::OcspRequest::new(cert_id.clone(), nonce).expect("request encodes");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let received = runtime
+            .block_on(crate::ocsp::send_request(
+                &fetcher,
+                &url,
+                &request,
+                crate::ocsp::RequestMethod::Post,
+            ))
+            .expect("test responder answers");
+        let sent = responder.join().expect("test responder thread");
+        assert_eq!(
+            sent,
+            request.der(),
+            "the responder received the request as sent"
+        );
+        received
     }
 
     fn expect_error(result: Result<VerifiedOcspResponse, OcspError>) -> OcspError {
