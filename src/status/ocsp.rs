@@ -1,5 +1,5 @@
 //! Revocation decisions from OCSP: asking a responder about one certificate and turning the
-//! verified answer, or the failure, into a [`Decision`].
+//! verified response, or the failure, into a [`Decision`].
 
 use std::time::SystemTime;
 
@@ -20,7 +20,7 @@ pub struct OcspQuery {
 }
 
 /// Asks `responder_url` for the status of `certificate`, issued by `issuer`, and verifies the
-/// answer against `issuer`.
+/// response against `issuer`.
 pub async fn query_responder(
     fetcher: &Fetcher,
     responder_url: &url::Url,
@@ -37,7 +37,7 @@ pub async fn query_responder(
     verify_response(&body, responder_url.as_str(), &cert_id, issuer, &options)
 }
 
-/// Turns a verified OCSP answer into a decision. The responder's `unknown` is undetermined,
+/// Turns a verified OCSP response into a decision. The responder's `unknown` is undetermined,
 /// never good.
 pub fn decision_from_response(response: &VerifiedOcspResponse, now: SystemTime) -> Decision {
     let stale = response.is_expired_at(now);
@@ -72,7 +72,7 @@ pub fn decision_from_error(error: &OcspError) -> Decision {
     Decision::Unknown(UnknownReason::new(error.reason_code(), error.to_string()))
 }
 
-/// A random request nonce (RFC 8954 recommends 32 bytes or fewer; 16 are used).
+/// Generates a random request nonce of 16 bytes (RFC 8954 allows at most 32).
 fn random_nonce() -> [u8; 16] {
     use ring::rand::SecureRandom;
 

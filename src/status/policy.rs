@@ -1,5 +1,5 @@
 //! The per-CA revocation policy: which source is asked first, when the second is asked, how
-//! their answers combine, and what an undetermined status means for access.
+//! their decisions combine, and what an undetermined status means for access.
 
 use super::decide::{CertStatus, Decision, StatusSource};
 use crate::config::{RevocationMethod, UnknownPolicy};
@@ -12,7 +12,7 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// A verdict from `source`; an undetermined decision records no source.
+    /// Wraps a decision from `source`. An undetermined decision records no source.
     pub fn from(decision: Decision, source: StatusSource) -> Self {
         let source = (decision.status() != CertStatus::Unknown).then_some(source);
         Self { decision, source }
@@ -23,7 +23,7 @@ impl Verdict {
     }
 }
 
-/// The source asked first under `method`.
+/// Returns the source asked first under `method`.
 pub fn first_source(method: RevocationMethod) -> StatusSource {
     match method {
         RevocationMethod::Crl | RevocationMethod::CrlThenOcsp => StatusSource::Crl,
@@ -31,8 +31,8 @@ pub fn first_source(method: RevocationMethod) -> StatusSource {
     }
 }
 
-/// The source to ask next: the other one, only when `method` has two sources and the first
-/// left the status undetermined.
+/// Returns the source to ask next: the other one, only when `method` has two sources and the
+/// first left the status undetermined.
 pub fn second_source(method: RevocationMethod, first: &Verdict) -> Option<StatusSource> {
     if first.status() != CertStatus::Unknown {
         return None;
@@ -59,8 +59,8 @@ pub fn combine(first: Verdict, second: Option<Verdict>) -> Verdict {
     }
 }
 
-/// What a verdict means for access under the CA's `on_unknown` policy: only `good` allows,
-/// except that `allow` also lets an undetermined status through. Revoked never allows.
+/// Checks whether a verdict allows access under the CA's `on_unknown` policy: `good` allows,
+/// `allow` also lets an undetermined status through, and revoked never allows.
 pub fn allows_access(verdict: &Verdict, on_unknown: UnknownPolicy) -> bool {
     match verdict.status() {
         CertStatus::Good => true,
