@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 
 use crate::x509::ParsedCertificate;
 
-/// How the proxy forwards the client certificate.
+/// The format in which the proxy forwards the client certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CertificateFormat {
     /// nginx `$ssl_client_escaped_cert`: the PEM, URL-escaped. `+` is a literal plus.
@@ -22,8 +22,8 @@ pub enum CertificateFormat {
     EnvoyXfcc,
 }
 
-/// A certificate header that cannot be used. Every variant is a client or proxy mistake, so
-/// the access check answers it with 403, never 5xx.
+/// A certificate header that cannot be used. Every variant is a client or proxy mistake, not
+/// a server failure.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeaderError {
