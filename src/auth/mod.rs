@@ -5,7 +5,11 @@
 //! until then nothing in the service calls it.
 
 mod headers;
+mod identity;
 
 pub use headers::{
     CertificateFormat, HeaderError, ProxyVerification, decode_certificate, parse_verification,
+};
+pub use identity::{
+    Identities, IdentitiesFileError, IdentityError, MappingMode, SanKind, map_identity,
 };

@@ -51,6 +51,7 @@ pub struct ParsedCertificate {
     subject_key_id: Option<Vec<u8>>,
     authority_key_id: Option<Vec<u8>>,
     crl_distribution_points: Vec<DistributionPoint>,
+    subject_alt_names: Vec<x509_cert::ext::pkix::name::GeneralName>,
 }
 
 impl ParsedCertificate {
@@ -76,6 +77,7 @@ impl ParsedCertificate {
             subject_key_id: None,
             authority_key_id: None,
             crl_distribution_points: Vec::new(),
+            subject_alt_names: Vec::new(),
         };
         parsed.read_extensions()?;
         Ok(parsed)
@@ -123,6 +125,11 @@ impl ParsedCertificate {
                 const_oid::db::rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS => {
                     let points = CrlDistributionPoints::from_der(value).map_err(malformed)?;
                     self.crl_distribution_points = points.0;
+                }
+                const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME => {
+                    let names =
+                        x509_cert::ext::pkix::SubjectAltName::from_der(value).map_err(malformed)?;
+                    self.subject_alt_names = names.0;
                 }
                 _ => {}
             }
@@ -220,6 +227,11 @@ impl ParsedCertificate {
 
     pub fn authority_key_id(&self) -> Option<&[u8]> {
         self.authority_key_id.as_deref()
+    }
+
+    /// Returns the subject alternative names; empty when the extension is absent.
+    pub fn subject_alt_names(&self) -> &[x509_cert::ext::pkix::name::GeneralName] {
+        &self.subject_alt_names
     }
 
     /// Returns the CRL distribution points extension's entries; empty when it is absent.

@@ -1,0 +1,315 @@
+//! Mapping a verified client certificate to exactly one identity, by exact match only.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use const_oid::db::rfc4519::CN;
+use x509_cert::ext::pkix::name::GeneralName;
+
+use crate::x509::ParsedCertificate;
+
+/// Which subject alternative name carries the identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SanKind {
+    Email,
+    Uri,
+    Dns,
+}
+
+/// How a certificate becomes an identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MappingMode {
+    /// The SHA-256 fingerprint of the DER, looked up in the identities file.
+    Fingerprint,
+    /// Exactly one SAN of the kind is the identity; with `require_listed`, it must also be in
+    /// the identities file.
+    San { kind: SanKind, require_listed: bool },
+    /// The whole subject in RFC 4514 form, looked up in the identities file.
+    Subject,
+}
+
+/// Why no single identity came out of a certificate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentityError {
+    #[error("the certificate maps to no identity: {detail}")]
+    Unmapped { detail: String },
+
+    #[error("the certificate maps to more than one identity: {detail}")]
+    Ambiguous { detail: String },
+}
+
+impl IdentityError {
+    /// Returns the reason code of the access check's answer.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            Self::Unmapped { .. } => "identity_unmapped",
+            Self::Ambiguous { .. } => "identity_ambiguous",
+        }
+    }
+}
+
+/// An identities file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdentitiesFileError {
+    #[error("cannot read identities file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
+
+    #[error("identities file {path}, line {line}: {detail}")]
+    Invalid {
+        path: String,
+        line: usize,
+        detail: String,
+    },
+}
+
+/// The identities file: one `KEY<TAB>IDENTITY` pair per line, where KEY is a lowercase hex
+/// fingerprint, a SAN value or an RFC 4514 subject, depending on the mapping mode. Empty lines
+/// and lines starting with `#` are skipped. A key listed twice is an error, so that one
+/// certificate can never map to two identities.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identities {
+    by_key: HashMap<String, String>,
+}
+
+impl Identities {
+    pub fn load(path: &Path) -> Result<Self, IdentitiesFileError> {
+        let text = std::fs::read_to_string(path).map_err(|error| IdentitiesFileError::Read {
+            path: path.display().to_string(),
+            error,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, path: &str) -> Result<Self, IdentitiesFileError> {
+        let mut by_key = HashMap::new();
+        let mut first_line = HashMap::new();
+        for (index, line) in text.lines().enumerate() {
+            let number = index + 1;
+            let invalid = |detail: String| IdentitiesFileError::Invalid {
+                path: path.to_owned(),
+                line: number,
+                detail,
+            };
+            if line.trim().is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let Some((key, identity)) = line.split_once('\t') else {
+                return Err(invalid(
+                    "expected KEY, a tab and IDENTITY; separate them with one tab".to_owned(),
+                ));
+            };
+            if key.is_empty() || identity.is_empty() || identity.contains('\t') {
+                return Err(invalid(
+                    "KEY and IDENTITY must both be non-empty".to_owned(),
+                ));
+            }
+            if let Some(first) = first_line.insert(key.to_owned(), number) {
+                return Err(invalid(format!(
+                    "key \"{key}\" is already listed on line {first}; list each key once"
+                )));
+            }
+            by_key.insert(key.to_owned(), identity.to_owned());
+        }
+        Ok(Self { by_key })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.by_key.get(key).map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+/// Maps `certificate` to its identity under `mode`. Matches are exact: no substring, prefix or
+/// case folding.
+pub fn map_identity(
+    mode: MappingMode,
+    certificate: &ParsedCertificate,
+    identities: &Identities,
+) -> Result<String, IdentityError> {
+    match mode {
+        MappingMode::Fingerprint => {
+            let fingerprint = certificate.fingerprint_hex();
+            identities
+                .get(&fingerprint)
+                .map(str::to_owned)
+                .ok_or_else(|| IdentityError::Unmapped {
+                    detail: format!("fingerprint {fingerprint} is not in the identities file"),
+                })
+        }
+        MappingMode::San {
+            kind,
+            require_listed,
+        } => {
+            let values: Vec<&str> = certificate
+                .subject_alt_names()
+                .iter()
+                .filter_map(|name| san_value(name, kind))
+                .collect();
+            let value = match values.as_slice() {
+                [] => {
+                    return Err(IdentityError::Unmapped {
+                        detail: format!("no {kind:?} subject alternative name"),
+                    });
+                }
+                [value] => *value,
+                _ => {
+                    return Err(IdentityError::Ambiguous {
+                        detail: format!("{} {kind:?} subject alternative names", values.len()),
+                    });
+                }
+            };
+            if require_listed && identities.get(value).is_none() {
+                return Err(IdentityError::Unmapped {
+                    detail: format!("\"{value}\" is not in the identities file"),
+                });
+            }
+            Ok(value.to_owned())
+        }
+        MappingMode::Subject => {
+            let common_names = certificate
+                .subject()
+                .0
+                .iter()
+                .flat_map(|rdn| rdn.0.iter())
+                .filter(|attribute| attribute.oid == CN)
+                .count();
+            if common_names > 1 {
+                return Err(IdentityError::Ambiguous {
+                    detail: format!("the subject has {common_names} common names"),
+                });
+            }
+            let subject = certificate.subject().to_string();
+            identities
+                .get(&subject)
+                .map(str::to_owned)
+                .ok_or_else(|| IdentityError::Unmapped {
+                    detail: format!("subject \"{subject}\" is not in the identities file"),
+                })
+        }
+    }
+}
+
+fn san_value(name: &GeneralName, kind: SanKind) -> Option<&str> {
+    match (name, kind) {
+        (GeneralName::Rfc822Name(value), SanKind::Email)
+        | (GeneralName::UniformResourceIdentifier(value), SanKind::Uri)
+        | (GeneralName::DnsName(value), SanKind::Dns) => Some(value.as_str()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{LeafSpec, TestCa};
+
+    fn leaf(email: Option<&str>, uri: Option<&str>) -> ParsedCertificate {
+        let ca = TestCa::root("Identity CA").expect("CA");
+        let leaf = ca
+            .leaf(&LeafSpec {
+                common_name: "alice".to_owned(),
+                serial: vec![0x51],
+                email: email.map(str::to_owned),
+                uri: uri.map(str::to_owned),
+            })
+            .expect("leaf");
+        ParsedCertificate::from_der(&leaf.cert_der).expect("leaf decodes")
+    }
+
+    #[test]
+    fn fingerprint_exact_match() {
+        let certificate = leaf(None, None);
+        let fingerprint = certificate.fingerprint_hex();
+        let identities =
+            Identities::parse(&format!("{fingerprint}\talice\n"), "ids").expect("parses");
+        assert_eq!(
+            map_identity(MappingMode::Fingerprint, &certificate, &identities),
+            Ok("alice".to_owned())
+        );
+
+        // A prefix of the fingerprint is not the fingerprint.
+        let prefix =
+            Identities::parse(&format!("{}\talice\n", &fingerprint[..32]), "ids").expect("parses");
+        let error = map_identity(MappingMode::Fingerprint, &certificate, &prefix)
+            .expect_err("prefix must not match");
+        assert_eq!(error.reason_code(), "identity_unmapped");
+    }
+
+    #[test]
+    fn san_uri_is_identity() {
+        let certificate = leaf(
+            Some("alice@example.test"),
+            Some("spiffe://example.test/alice"),
+        );
+        let mode = MappingMode::San {
+            kind: SanKind::Uri,
+            require_listed: false,
+        };
+        assert_eq!(
+            map_identity(mode, &certificate, &Identities::default()),
+            Ok("spiffe://example.test/alice".to_owned())
+        );
+
+        let listed = MappingMode::San {
+            kind: SanKind::Email,
+            require_listed: true,
+        };
+        let error =
+            map_identity(listed, &certificate, &Identities::default()).expect_err("not listed");
+        assert_eq!(error.reason_code(), "identity_unmapped");
+        let identities = Identities::parse("alice@example.test\talice\n", "ids").expect("parses");
+        assert_eq!(
+            map_identity(listed, &certificate, &identities),
+            Ok("alice@example.test".to_owned())
+        );
+    }
+
+    #[test]
+    fn missing_san_unmapped() {
+        let certificate = leaf(None, None);
+        let mode = MappingMode::San {
+            kind: SanKind::Dns,
+            require_listed: false,
+        };
+        let error = map_identity(mode, &certificate, &Identities::default()).expect_err("no SAN");
+        assert_eq!(error.reason_code(), "identity_unmapped");
+    }
+
+    #[test]
+    fn subject_exact_match() {
+        let certificate = leaf(None, None);
+        let subject = certificate.subject().to_string();
+        let identities = Identities::parse(&format!("{subject}\talice\n"), "ids").expect("parses");
+        assert_eq!(
+            map_identity(MappingMode::Subject, &certificate, &identities),
+            Ok("alice".to_owned())
+        );
+
+        let other_case = Identities::parse(&format!("{}\talice\n", subject.to_uppercase()), "ids")
+            .expect("parses");
+        assert!(map_identity(MappingMode::Subject, &certificate, &other_case).is_err());
+    }
+
+    #[test]
+    fn identities_file_rejects_duplicates_and_bad_lines() {
+        let duplicate = Identities::parse("key\talice\n# comment\n\nkey\tbob\n", "ids")
+            .expect_err("duplicate key");
+        assert!(duplicate.to_string().contains("line 4"), "{duplicate}");
+        assert!(duplicate.to_string().contains("line 1"), "{duplicate}");
+
+        for bad in ["no tab here\n", "\talice\n", "key\t\n", "key\ta\tb\n"] {
+            assert!(Identities::parse(bad, "ids").is_err(), "{bad:?}");
+        }
+        let fine = Identities::parse("a\tx\nb\tx\n", "ids").expect("two keys, one identity");
+        assert_eq!(fine.len(), 2);
+    }
+}
