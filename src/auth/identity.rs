@@ -8,7 +8,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::x509::ParsedCertificate;
 
-/// Which subject alternative name carries the identity.
+/// The kind of subject alternative name that carries the identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SanKind {
     Email,
@@ -16,7 +16,7 @@ pub enum SanKind {
     Dns,
 }
 
-/// How a certificate becomes an identity.
+/// The rule that turns a certificate into an identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MappingMode {
     /// The SHA-256 fingerprint of the DER, looked up in the identities file.
@@ -28,7 +28,7 @@ pub enum MappingMode {
     Subject,
 }
 
-/// Why no single identity came out of a certificate.
+/// Errors from mapping a certificate to exactly one identity.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdentityError {
@@ -40,7 +40,7 @@ pub enum IdentityError {
 }
 
 impl IdentityError {
-    /// Returns the reason code of the access check's answer.
+    /// Returns the reason code for `X-Revcheck-Reason`.
     pub fn reason_code(&self) -> &'static str {
         match self {
             Self::Unmapped { .. } => "identity_unmapped",
