@@ -993,3 +993,46 @@ fn missing_crl_file_exits_65() {
 
     assert_rejected(&output, EXIT_DATA, "no-such.crl");
 }
+
+#[test]
+fn two_end_entity_certificates_exit_65() {
+    let dir = tempfile::tempdir().expect("temporary directory is created");
+    let both = dir.path().join("two.pem");
+    let demo = demo_dir();
+    let text = format!(
+        "{}{}",
+        std::fs::read_to_string(demo.join("good-client.pem")).expect("good client"),
+        std::fs::read_to_string(demo.join("revoked-client.pem")).expect("revoked client")
+    );
+    std::fs::write(&both, text).expect("write two certificates");
+
+    let output = check_demo(&[path_text(&both)]);
+
+    assert_rejected(&output, EXIT_DATA, "more than one end-entity certificate");
+}
+
+#[test]
+fn full_stdout_does_not_panic() {
+    let mut args = vec!["check"];
+    args.extend_from_slice(&DEMO_ARGS);
+    args.push("revoked-client.pem");
+    let dev_full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full opens");
+    let output = std::process::Command::new(REVCHECK)
+        .args(&args)
+        .current_dir(demo_dir())
+        .stdout(dev_full)
+        .output()
+        .expect("revcheck runs");
+
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the verdict still decides the exit status"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot write the report"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -356,3 +356,13 @@ fn oversized_headers_rejected() {
         "{response}"
     );
 }
+
+#[test]
+fn json_array_body_rejected() {
+    let pki = Pki::new(false);
+    let server = Server::start(&pki.write_config(""));
+    let (status, body) = server.post("/v1/status", "[null, \"issuing\", \"1001\"]");
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(json(&body)["error"], "invalid_json", "{body}");
+    assert!(body.contains("JSON object"), "{body}");
+}

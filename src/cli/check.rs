@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
+use std::io::Write;
+
 use serde::Serialize;
 
 use super::{EXIT_DATA, EXIT_USAGE};
@@ -149,7 +151,18 @@ async fn check(args: &CheckArgs) -> Result<ChainReport, Failure> {
             args.certificate.display()
         )));
     };
-    pool.extend(target_file);
+    // Further certificates in the file may only be CA certificates of the path; a second
+    // end-entity certificate would otherwise go unchecked without a word.
+    let extra: Vec<ParsedCertificate> = target_file.collect();
+    if let Some(leaf) = extra.iter().find(|certificate| !certificate.is_ca()) {
+        return Err(Failure::data(format!(
+            "{} holds more than one end-entity certificate ({} is not a CA certificate); \
+             check one certificate per run",
+            args.certificate.display(),
+            leaf.describe()
+        )));
+    }
+    pool.extend(extra);
     for path in &args.cas {
         pool.extend(read_certificates(path)?);
     }
@@ -363,22 +376,34 @@ fn print_report(report: &ChainReport, json: bool) {
             .map(|anchor| anchor.subject().to_string()),
     };
 
+    let mut lines = Vec::new();
     if json {
         match serde_json::to_string_pretty(&output) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => lines.push(text),
             Err(error) => eprintln!("revcheck: cannot encode the report: {error}"),
         }
-        return;
+    } else {
+        if let Some(error) = &output.error {
+            lines.push(format!("unknown: {error}"));
+        }
+        for certificate in &output.certificates {
+            lines.push(describe_line(certificate));
+        }
+        if let Some(anchor) = &output.trust_anchor {
+            lines.push(format!(
+                "anchor: \"{anchor}\" (trust anchor, not checked for revocation)"
+            ));
+        }
     }
 
-    if let Some(error) = &output.error {
-        println!("unknown: {error}");
-    }
-    for certificate in &output.certificates {
-        println!("{}", describe_line(certificate));
-    }
-    if let Some(anchor) = &output.trust_anchor {
-        println!("anchor: \"{anchor}\" (trust anchor, not checked for revocation)");
+    // A full disk or closed pipe is reported, not a panic; the exit status still says the
+    // verdict.
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        if let Err(error) = writeln!(stdout, "{line}") {
+            eprintln!("revcheck: cannot write the report: {error}");
+            return;
+        }
     }
 }
 

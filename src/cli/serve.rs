@@ -285,7 +285,9 @@ async fn reload(
     let (config, authorities) = match load(&running.path) {
         Ok(loaded) => loaded,
         Err(message) => {
-            tracing::error!(%message, "reload rejected; the running configuration stays in use");
+            // One log line per event: the problems are joined instead of listed on new lines.
+            let error = message.replace("\n  ", " ").replace('\n', " ");
+            tracing::error!(%error, "reload rejected; the running configuration stays in use");
             return None;
         }
     };
@@ -330,6 +332,9 @@ async fn reload(
 /// A bound HTTP server, not yet running.
 type Server = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
+// NOTE: warp 0.3 exposes no header-read timeout or connection limit of hyper, so a client that
+// never finishes its request holds its connection open. Deploy revcheck behind nginx or on a
+// Unix socket, where only the proxy connects.
 fn bind_tcp(
     config: &Config,
     state: &Arc<AppState>,

@@ -293,6 +293,14 @@ fn read_ocsp(
                     continue;
                 };
                 match url::Url::parse(text) {
+                    Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                        item.report(
+                            problems,
+                            "responder URL contains a user name or password, which revcheck \
+                             would show in its status pages and logs; remove them"
+                                .to_owned(),
+                        );
+                    }
                     Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
                         responders.push(url);
                     }

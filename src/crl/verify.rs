@@ -774,6 +774,11 @@ mod tests {
             crl.revoked_entry(parsed.subject(), &Serial::parse_hex("ff01").expect("hex"))
                 .is_none()
         );
+        // The negative serial ff 01 is minus 0xff, written as it is displayed.
+        assert!(
+            crl.revoked_entry(parsed.subject(), &Serial::parse_hex("-ff").expect("hex"))
+                .is_some()
+        );
 
         let leaf = ca
             .leaf(&LeafSpec {

@@ -21,7 +21,7 @@ use crate::metrics::Metrics;
 use crate::ocsp::OcspCache;
 use crate::status::{Authorities, Authority, CertStatus, Decision, Lookup, UnknownReason, Verdict};
 use crate::x509::time::format_rfc3339;
-use crate::x509::{ParsedCertificate, Serial, hex};
+use crate::x509::{ParsedCertificate, Serial, hex, names_match};
 
 /// Largest request body accepted, in bytes. A PEM certificate chain fits many times over.
 const MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -175,16 +175,20 @@ fn readiness(state: &AppState) -> Response {
 }
 
 fn missing_reason(authority: &Authority) -> String {
-    if let Some(crl) = authority.newest_crl() {
-        return format!(
-            "newest CRL passed its nextUpdate {}",
-            format_rfc3339(crl.next_update())
-        );
-    }
     let last_error = authority
         .source_statuses()
         .into_iter()
         .find_map(|status| status.last_error);
+    if let Some(crl) = authority.newest_crl() {
+        let mut reason = format!(
+            "newest CRL passed its nextUpdate {}",
+            format_rfc3339(crl.next_update())
+        );
+        if let Some(error) = last_error {
+            reason.push_str(&format!("; last error: {error}"));
+        }
+        return reason;
+    }
     match last_error {
         Some(error) => format!("no verified CRL yet; last error: {error}"),
         None => "no verified CRL yet; the first fetch has not completed".to_owned(),
@@ -283,6 +287,20 @@ async fn status_by_serial(state: &AppState, ca: &str, serial: &str) -> Response 
 }
 
 async fn status_post(state: &AppState, body: &[u8]) -> Response {
+    // serde would also read a JSON array as the struct's fields in order.
+    let is_object = body
+        .iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|byte| *byte == b'{');
+    if !is_object {
+        count_lookup(state, None);
+        return error_reply(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "request body must be a JSON object of the form {\"certificate\": PEM} or \
+             {\"ca\": ID, \"serial\": HEX}",
+        );
+    }
     let request: StatusRequest = match serde_json::from_slice(body) {
         Ok(request) => request,
         Err(error) => {
@@ -339,15 +357,23 @@ async fn status_of_certificate(state: &AppState, pem: &str) -> Response {
     let authorities = state.authorities.load();
     let Some(authority) = authorities.find_issuer(certificate) else {
         count_lookup(state, None);
-        return error_reply(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_issuer",
-            format!(
+        let named = authorities
+            .iter()
+            .find(|authority| names_match(authority.certificate().subject(), certificate.issuer()));
+        let message = match named {
+            Some(named) => format!(
+                "certificate {} names CA \"{}\" as its issuer, but its signature does not \
+                 verify with that CA's key",
+                certificate.describe(),
+                named.id()
+            ),
+            None => format!(
                 "certificate {} was not issued by a configured CA (issuer \"{}\")",
                 certificate.describe(),
                 certificate.issuer()
             ),
-        );
+        };
+        return error_reply(StatusCode::UNPROCESSABLE_ENTITY, "unknown_issuer", message);
     };
     let now = SystemTime::now();
     let ocsp = state.ocsp.as_ref();

@@ -36,6 +36,14 @@ impl Source {
                 "invalid URL ({error}); use an http://, https:// or file: URL"
             ))
         })?;
+        // Credentials in a URL would show in /v1/cas, /readyz and logs.
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(SourceParseError(
+                "URL contains a user name or password, which revcheck would show in its status \
+                 pages and logs; publish the CRL without authentication"
+                    .to_owned(),
+            ));
+        }
         match url.scheme() {
             "http" | "https" if url.host().is_some() => Ok(Self::Http(url)),
             "http" | "https" => Err(SourceParseError(
@@ -113,7 +121,14 @@ mod tests {
 
     #[test]
     fn parse_rejects_other_schemes() {
-        for text in ["ftp://host/ca.crl", "ldap://host/cn=ca", "ca.crl", "file:"] {
+        for text in [
+            "ftp://host/ca.crl",
+            "ldap://host/cn=ca",
+            "ca.crl",
+            "file:",
+            "http://user:secret@127.0.0.1/ca.crl",
+            "http://user@127.0.0.1/ca.crl",
+        ] {
             assert!(
                 Source::parse(text, Path::new("/")).is_err(),
                 "{text} was accepted"

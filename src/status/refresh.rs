@@ -277,7 +277,11 @@ impl Refresher {
             }
             Err(error) => {
                 let message = error.to_string();
-                tracing::warn!(ca = authority.id(), source = %source, error = %message, "CRL fetch failed; keeping the CRL already held");
+                if authority.source_crl(index).is_some() {
+                    tracing::warn!(ca = authority.id(), source = %source, error = %message, "CRL fetch failed; keeping the CRL already held");
+                } else {
+                    tracing::warn!(ca = authority.id(), source = %source, error = %message, "CRL fetch failed; no CRL from this source is held");
+                }
                 self.metrics
                     .count_fetch(authority.id(), FetchOutcome::FetchError);
                 authority.record_failure(index, message.clone(), SystemTime::now());
@@ -320,7 +324,11 @@ impl Refresher {
                         .inc();
                 }
                 let message = error.to_string();
-                tracing::warn!(ca = authority.id(), source = %source, reason = error.reason_code(), error = %message, "CRL rejected; keeping the CRL already held");
+                if authority.source_crl(index).is_some() {
+                    tracing::warn!(ca = authority.id(), source = %source, reason = error.reason_code(), error = %message, "CRL rejected; keeping the CRL already held");
+                } else {
+                    tracing::warn!(ca = authority.id(), source = %source, reason = error.reason_code(), error = %message, "CRL rejected; no CRL from this source is held");
+                }
                 self.metrics
                     .count_fetch(authority.id(), FetchOutcome::Invalid);
                 authority.record_failure(index, message.clone(), now);

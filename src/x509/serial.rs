@@ -14,7 +14,7 @@ pub struct Serial(Box<[u8]>);
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(
     "invalid serial number \"{0}\"; write it in hexadecimal, with or without colons, \
-     at most 20 bytes (for example 1001 or 00:80:01)"
+     at most 20 bytes (for example 1001 or 00:80:01), with a leading - for a negative serial"
 )]
 pub struct SerialParseError(pub String);
 
@@ -24,12 +24,18 @@ impl Serial {
         Self(bytes.into())
     }
 
-    /// Parses a non-negative serial number written in hexadecimal (colons allowed), and
-    /// encodes it as a DER INTEGER would: no redundant leading zeros, and one zero byte in
-    /// front when the high bit is set.
+    /// Parses a serial number written in hexadecimal (colons allowed, and a leading `-` for the
+    /// negative serials some CAs issue although RFC 5280 forbids them), and encodes it as a DER
+    /// INTEGER would: two's complement, no redundant leading bytes, and one zero byte in front
+    /// of a positive number whose high bit is set. This reads back every serial that
+    /// [`Serial`]'s `Display` writes.
     pub fn parse_hex(text: &str) -> Result<Self, SerialParseError> {
         let error = || SerialParseError(text.chars().take(80).collect());
-        let digits: String = text.chars().filter(|c| *c != ':').collect();
+        let (negative, magnitude_text) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let digits: String = magnitude_text.chars().filter(|c| *c != ':').collect();
         if digits.is_empty() || digits.len() > 42 || !digits.chars().all(|c| c.is_ascii_hexdigit())
         {
             return Err(error());
@@ -47,13 +53,37 @@ impl Serial {
             .position(|b| *b != 0)
             .unwrap_or(bytes.len() - 1);
         bytes.drain(..first_significant);
-        if bytes[0] & 0x80 != 0 {
+        if negative {
+            if bytes == [0] {
+                return Err(error());
+            }
+            bytes = twos_complement_negative(&bytes);
+        } else if bytes[0] & 0x80 != 0 {
             bytes.insert(0, 0);
         }
         if bytes.len() > 21 {
             return Err(error());
         }
         Ok(Self(bytes.into()))
+    }
+
+    /// Returns the magnitude of a negative serial as big-endian bytes without leading zeros.
+    fn negative_magnitude(&self) -> Vec<u8> {
+        // The magnitude of a two's complement value is its inverse plus one.
+        let mut magnitude: Vec<u8> = self.0.iter().map(|byte| !byte).collect();
+        for byte in magnitude.iter_mut().rev() {
+            let (sum, carry) = byte.overflowing_add(1);
+            *byte = sum;
+            if !carry {
+                break;
+            }
+        }
+        let first = magnitude
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(magnitude.len());
+        magnitude.drain(..first);
+        magnitude
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -66,11 +96,39 @@ impl Serial {
     }
 }
 
-/// Lowercase hex of the INTEGER content octets, e.g. `008001` for 0x8001.
+/// Lowercase hex of the INTEGER content octets for a non-negative serial, e.g. `008001` for
+/// 0x8001, and a minus sign before the hex magnitude for a negative one, e.g. `-7fff` for the
+/// content octets `80 01`. [`Serial::parse_hex`] reads both back to the same serial.
 impl fmt::Display for Serial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&super::hex::encode(&self.0))
+        if self.is_negative() {
+            write!(f, "-{}", super::hex::encode(&self.negative_magnitude()))
+        } else {
+            f.write_str(&super::hex::encode(&self.0))
+        }
     }
+}
+
+/// Encodes minus `magnitude` (big-endian, no leading zeros, not zero) as minimal two's
+/// complement octets.
+fn twos_complement_negative(magnitude: &[u8]) -> Vec<u8> {
+    let mut bytes: Vec<u8> = magnitude.iter().map(|byte| !byte).collect();
+    for byte in bytes.iter_mut().rev() {
+        let (sum, carry) = byte.overflowing_add(1);
+        *byte = sum;
+        if !carry {
+            break;
+        }
+    }
+    // The result must read as negative; a magnitude such as 0x81 needs a leading 0xff.
+    if bytes[0] & 0x80 == 0 {
+        bytes.insert(0, 0xff);
+    }
+    // Drop leading 0xff bytes that DER forbids: those followed by a byte with the high bit set.
+    while bytes.len() > 1 && bytes[0] == 0xff && bytes[1] & 0x80 != 0 {
+        bytes.remove(0);
+    }
+    bytes
 }
 
 impl fmt::Debug for Serial {
@@ -109,7 +167,7 @@ mod tests {
 
     #[test]
     fn parse_rejects_non_hex() {
-        for text in ["", "xyz", "12 34", "-1", ":", &"f".repeat(43)] {
+        for text in ["", "xyz", "12 34", "+1", "-", ":", &"f".repeat(43)] {
             assert!(Serial::parse_hex(text).is_err(), "{text:?} was accepted");
         }
     }
@@ -123,10 +181,37 @@ mod tests {
     }
 
     #[test]
+    fn negative_serials_round_trip() {
+        // PKITS and a real revoked certificate use these encodings.
+        for (content, text) in [
+            (vec![0x80, 0x01], "-7fff"),
+            (vec![0xff], "-01"),
+            (vec![0x80], "-80"),
+            (vec![0xff, 0x7f], "-81"),
+            (vec![0xff, 0x01], "-ff"),
+            (vec![0x80, 0x00], "-8000"),
+        ] {
+            let serial = Serial::from_der_content(&content);
+            assert_eq!(serial.to_string(), text, "{content:02x?}");
+            assert_eq!(Serial::parse_hex(text).expect(text), serial, "{text}");
+        }
+        assert_eq!(
+            Serial::parse_hex("-1").expect("minus one").as_bytes(),
+            [0xff]
+        );
+        assert!(Serial::parse_hex("-0").is_err());
+        assert!(Serial::parse_hex("--1").is_err());
+    }
+
+    #[test]
     fn display_is_content_hex() {
         assert_eq!(
             Serial::from_der_content(&[0x00, 0x80, 0x01]).to_string(),
             "008001"
+        );
+        assert_eq!(
+            Serial::parse_hex("008001").expect("hex"),
+            Serial::from_der_content(&[0x00, 0x80, 0x01])
         );
         assert!(Serial::from_der_content(&[0xff, 0x01]).is_negative());
     }
