@@ -35,6 +35,11 @@ impl Serial {
             Some(rest) => (true, rest),
             None => (false, text),
         };
+        // Colons, as openssl prints serials, must separate whole bytes: `00:80:01`.
+        if magnitude_text.contains(':') && !magnitude_text.split(':').all(|group| group.len() == 2)
+        {
+            return Err(error());
+        }
         let digits: String = magnitude_text.chars().filter(|c| *c != ':').collect();
         if digits.is_empty() || digits.len() > 42 || !digits.chars().all(|c| c.is_ascii_hexdigit())
         {
@@ -167,7 +172,18 @@ mod tests {
 
     #[test]
     fn parse_rejects_non_hex() {
-        for text in ["", "xyz", "12 34", "+1", "-", ":", &"f".repeat(43)] {
+        for text in [
+            "",
+            "xyz",
+            "12 34",
+            "+1",
+            "-",
+            ":",
+            "1:0:0:1",
+            ":10:01:",
+            "10::01",
+            &"f".repeat(43),
+        ] {
             assert!(Serial::parse_hex(text).is_err(), "{text:?} was accepted");
         }
     }
