@@ -255,7 +255,7 @@ fn ocsp_cache(config: &Config, metrics: &Metrics) -> Result<Option<OcspCache>, S
         .map_err(|error| format!("invalid [ocsp] settings: {error}"))
 }
 
-/// Loads the OCSP answers kept in the state directory, verifying each again.
+/// Loads the OCSP responses kept in the state directory, verifying each again.
 async fn restore_ocsp(state: &AppState, authorities: &Authorities) {
     let Some(cache) = &state.ocsp else { return };
     for authority in authorities.iter() {
@@ -307,7 +307,7 @@ async fn reload(
         }
     };
     if let Some(cache) = &state.ocsp {
-        // Responder settings may have changed, so no answer of the old configuration stays.
+        // Responder settings may have changed, so no response cached under the old configuration stays.
         for authority in previous.iter() {
             cache.invalidate_ca(authority.id());
         }

@@ -120,14 +120,14 @@ pub struct CaConfig {
     /// (`max_age_without_next_update`). Unset, such a CRL is rejected.
     pub max_age_without_next_update: Option<Duration>,
     /// How long a CRL may still be served after its nextUpdate when no newer one can be
-    /// fetched (`max_stale`, default 0). Answers from such a CRL carry `"stale": true`.
+    /// fetched (`max_stale`, default 0). Responses decided by such a CRL carry `"stale": true`.
     pub max_stale: Duration,
     /// Hosts that CRL fetches for this CA may be redirected to (`allowed_hosts`), besides the
     /// host of each configured CRL URL.
     pub allowed_hosts: Vec<String>,
-    /// Where revocation status comes from and in which order (`method`, default `crl`).
+    /// The revocation sources and their order (`method`, default `crl`).
     pub method: RevocationMethod,
-    /// What an undetermined status means for access decisions (`on_unknown`, default `deny`).
+    /// The access decision for an undetermined status (`on_unknown`, default `deny`).
     pub on_unknown: UnknownPolicy,
     /// OCSP responders of this CA and how to ask them.
     pub ocsp: OcspConfig,
@@ -142,7 +142,7 @@ pub struct CaConfig {
 /// The OCSP result cache, the `[ocsp]` table.
 #[derive(Clone, Copy, Debug)]
 pub struct OcspCacheSettings {
-    /// Longest time an OCSP answer is served from the cache (`max_age`, default 1 hour).
+    /// Maximum time an OCSP response is served from the cache (`max_age`, default 1 hour).
     pub max_age: Duration,
     /// How long a failed OCSP lookup is remembered (`failure_ttl`, default 30 s).
     pub failure_ttl: Duration,
@@ -176,17 +176,17 @@ impl RevocationMethod {
     }
 }
 
-/// What an undetermined status becomes in access decisions (`on_unknown`).
+/// The access decision for an undetermined status (`on_unknown`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnknownPolicy {
     /// Fail closed: an undetermined status denies access.
     Deny,
     /// Fail open, for deployments that ask for it explicitly: an undetermined status allows
-    /// access, and the answer says so.
+    /// access, and the status response reports it.
     Allow,
 }
 
-/// How the CertID of an OCSP request is hashed (`ocsp_hash`).
+/// The hash algorithm of the CertID in OCSP requests (`ocsp_hash`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OcspHash {
     Sha1,

@@ -103,7 +103,7 @@ pub struct Authority {
     highest_crl_numbers: Mutex<Vec<(CrlKind, Vec<u8>)>>,
 }
 
-/// What CRL numbers are compared within: RFC 5280 section 5.2.3 numbers CRLs per scope, and
+/// The scope within which CRL numbers are compared: RFC 5280 section 5.2.3 numbers CRLs per scope, and
 /// complete and delta CRLs share one sequence, but the delta flag keeps a complete CRL from
 /// being refused after a delta with a higher number.
 type CrlKind = (bool, CrlScope);
@@ -601,7 +601,7 @@ impl Authorities {
     }
 }
 
-/// What a lookup knows about the certificate: only its serial number, or the whole certificate.
+/// The certificate a lookup is about: only its serial number, or the whole certificate.
 #[derive(Clone, Copy, Debug)]
 pub enum Lookup<'a> {
     Serial(&'a Serial),
