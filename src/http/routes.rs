@@ -74,6 +74,9 @@ pub fn routes(
         .and(state.clone())
         .and_then(
             |ca: String, serial: String, state: Arc<AppState>| async move {
+                // Path segments arrive percent-encoded (RFC 3986 section 2.1).
+                let ca = percent_decode_segment(&ca);
+                let serial = percent_decode_segment(&serial);
                 Ok::<_, Infallible>(timed(&state, status_by_serial(&state, &ca, &serial)).await)
             },
         );
@@ -442,6 +445,30 @@ fn count_lookup(state: &AppState, status: Option<CertStatus>) {
         .inc();
 }
 
+/// Decodes `%XX` escapes of a path segment. A segment with an invalid escape or that is not
+/// UTF-8 afterwards is kept as received, so that the lookup reports it as not found or invalid.
+fn percent_decode_segment(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = segment
+                .get(index + 1..index + 3)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok());
+            let Some(byte) = hex else {
+                return segment.to_owned();
+            };
+            decoded.push(byte);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(decoded).unwrap_or_else(|_| segment.to_owned())
+}
+
 /// Cuts client-supplied text echoed in messages to a readable length.
 fn truncate(text: &str) -> String {
     text.chars().take(80).collect()
@@ -486,4 +513,20 @@ async fn handle_rejection(rejection: warp::Rejection) -> Result<Response, Infall
         )
     };
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_decoded() {
+        assert_eq!(percent_decode_segment("demo%2Dissuing"), "demo-issuing");
+        assert_eq!(percent_decode_segment("00%3A80%3A01"), "00:80:01");
+        assert_eq!(percent_decode_segment("plain"), "plain");
+        // Invalid escapes and non-UTF-8 results stay as received.
+        assert_eq!(percent_decode_segment("bad%zz"), "bad%zz");
+        assert_eq!(percent_decode_segment("cut%4"), "cut%4");
+        assert_eq!(percent_decode_segment("%ff%fe"), "%ff%fe");
+    }
 }
