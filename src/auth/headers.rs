@@ -129,8 +129,9 @@ fn trim_ascii(value: &[u8]) -> &[u8] {
     &value[start..end]
 }
 
-/// Decodes `%XX` escapes. Unlike form decoding, `+` stays a plus, because base64 uses it.
-fn percent_decode(value: &[u8]) -> Option<Vec<u8>> {
+/// Decodes `%XX` escapes (RFC 3986 section 2.1). Unlike form decoding, `+` stays a plus,
+/// because base64 uses it. Returns `None` for an incomplete or non-hex escape.
+pub(crate) fn percent_decode(value: &[u8]) -> Option<Vec<u8>> {
     let mut decoded = Vec::with_capacity(value.len());
     let mut bytes = value.iter();
     while let Some(&byte) = bytes.next() {

@@ -7,6 +7,7 @@
 mod headers;
 mod identity;
 
+pub(crate) use headers::percent_decode;
 pub use headers::{
     CertificateFormat, HeaderError, ProxyVerification, decode_certificate, parse_verification,
 };

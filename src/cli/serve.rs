@@ -90,12 +90,7 @@ impl Generation {
         authorities: Arc<Authorities>,
         metrics: &Arc<Metrics>,
     ) -> Result<Self, String> {
-        let limits = FetchLimits {
-            timeout: config.fetch.timeout,
-            deadline: config.fetch.deadline,
-            max_size: config.fetch.max_size,
-            max_redirects: config.fetch.max_redirects,
-        };
+        let limits = fetch_limits(config);
         let fetcher = Fetcher::new(limits)
             .map_err(|error| format!("cannot build the HTTP client for fetching CRLs: {error}"))?;
         let refresher = Arc::new(
@@ -231,17 +226,21 @@ async fn serve(config: Config, authorities: Authorities) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Builds the OCSP result cache, shared by every generation, with the fetch limits and cache
-/// settings of the configuration at start. It is built even when no CA has responders yet,
-/// so that a reload can add some; an unused cache costs nothing.
-fn ocsp_cache(config: &Config, metrics: &Metrics) -> Result<Option<OcspCache>, String> {
-    let limits = FetchLimits {
+/// The download limits of the `[fetch]` table, shared by CRL and OCSP requests.
+fn fetch_limits(config: &Config) -> FetchLimits {
+    FetchLimits {
         timeout: config.fetch.timeout,
         deadline: config.fetch.deadline,
         max_size: config.fetch.max_size,
         max_redirects: config.fetch.max_redirects,
-    };
-    let fetcher = Fetcher::new(limits)
+    }
+}
+
+/// Builds the OCSP result cache, shared by every generation, with the fetch limits and cache
+/// settings of the configuration at start. It is built even when no CA has responders yet,
+/// so that a reload can add some; an unused cache costs nothing.
+fn ocsp_cache(config: &Config, metrics: &Metrics) -> Result<Option<OcspCache>, String> {
+    let fetcher = Fetcher::new(fetch_limits(config))
         .map_err(|error| format!("cannot build the HTTP client for OCSP: {error}"))?;
     let settings = OcspCacheConfig {
         max_age: config.ocsp_cache.max_age,

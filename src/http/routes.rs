@@ -448,25 +448,9 @@ fn count_lookup(state: &AppState, status: Option<CertStatus>) {
 /// Decodes `%XX` escapes of a path segment. A segment with an invalid escape or that is not
 /// UTF-8 afterwards is kept as received, so that the lookup reports it as not found or invalid.
 fn percent_decode_segment(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = segment
-                .get(index + 1..index + 3)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-            let Some(byte) = hex else {
-                return segment.to_owned();
-            };
-            decoded.push(byte);
-            index += 3;
-        } else {
-            decoded.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8(decoded).unwrap_or_else(|_| segment.to_owned())
+    crate::auth::percent_decode(segment.as_bytes())
+        .and_then(|decoded| String::from_utf8(decoded).ok())
+        .unwrap_or_else(|| segment.to_owned())
 }
 
 /// Cuts client-supplied text echoed in messages to a readable length.

@@ -364,13 +364,7 @@ impl Authority {
         at: SystemTime,
     ) -> Result<(), CrlError> {
         self.accept_crl_number(crl)?;
-        self.crls.rcu(|slots| {
-            let mut slots = Vec::clone(slots);
-            if let Some(slot) = slots.get_mut(source_index) {
-                *slot = Some(Arc::clone(crl));
-            }
-            slots
-        });
+        self.put_crl(source_index, crl);
         self.update_status(source_index, |status| {
             status.last_attempt = Some(at);
             status.last_success = Some(at);
@@ -382,6 +376,12 @@ impl Authority {
     /// Puts a CRL read back from the state directory in use, without recording a fetch.
     pub fn restore_crl(&self, source_index: usize, crl: &Arc<VerifiedCrl>) -> Result<(), CrlError> {
         self.accept_crl_number(crl)?;
+        self.put_crl(source_index, crl);
+        Ok(())
+    }
+
+    /// Replaces the slot of one source as a whole, so that lookups never see a half-made update.
+    fn put_crl(&self, source_index: usize, crl: &Arc<VerifiedCrl>) {
         self.crls.rcu(|slots| {
             let mut slots = Vec::clone(slots);
             if let Some(slot) = slots.get_mut(source_index) {
@@ -389,7 +389,6 @@ impl Authority {
             }
             slots
         });
-        Ok(())
     }
 
     fn accept_crl_number(&self, crl: &VerifiedCrl) -> Result<(), CrlError> {
@@ -532,6 +531,14 @@ impl Authorities {
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Authority>> {
         self.list.iter()
+    }
+
+    /// Lists the CAs without separate CRL signers (`false`) or with them (`true`). Those with
+    /// signers are refreshed second, because checking a signer needs its issuer's CRLs.
+    pub fn with_crl_signers(&self, with_signers: bool) -> impl Iterator<Item = &Arc<Authority>> {
+        self.list
+            .iter()
+            .filter(move |authority| authority.crl_signers.is_empty() != with_signers)
     }
 
     /// Finds the configured CA that issued `certificate`: its subject matches the certificate's

@@ -74,10 +74,7 @@ impl Refresher {
         let Some(state) = &self.state else { return };
         let now = SystemTime::now();
         for with_signers in [false, true] {
-            let group = self
-                .authorities
-                .iter()
-                .filter(|authority| authority.crl_signers().is_empty() != with_signers);
+            let group = self.authorities.with_crl_signers(with_signers);
             for authority in group {
                 for (index, source) in authority.sources().iter().enumerate() {
                     // A source whose CRL was carried over by a reload needs no file.
@@ -161,10 +158,7 @@ impl Refresher {
 
     async fn refresh_group(self: &Arc<Self>, with_signers: bool) {
         let mut tasks = tokio::task::JoinSet::new();
-        let group = self
-            .authorities
-            .iter()
-            .filter(|authority| authority.crl_signers().is_empty() != with_signers);
+        let group = self.authorities.with_crl_signers(with_signers);
         for authority in group {
             let refresher = Arc::clone(self);
             let authority = Arc::clone(authority);

@@ -74,15 +74,7 @@ impl Serial {
 
     /// Returns the magnitude of a negative serial as big-endian bytes without leading zeros.
     fn negative_magnitude(&self) -> Vec<u8> {
-        // The magnitude of a two's complement value is its inverse plus one.
-        let mut magnitude: Vec<u8> = self.0.iter().map(|byte| !byte).collect();
-        for byte in magnitude.iter_mut().rev() {
-            let (sum, carry) = byte.overflowing_add(1);
-            *byte = sum;
-            if !carry {
-                break;
-            }
-        }
+        let mut magnitude = negate(&self.0);
         let first = magnitude
             .iter()
             .position(|b| *b != 0)
@@ -114,17 +106,23 @@ impl fmt::Display for Serial {
     }
 }
 
-/// Encodes minus `magnitude` (big-endian, no leading zeros, not zero) as minimal two's
-/// complement octets.
-fn twos_complement_negative(magnitude: &[u8]) -> Vec<u8> {
-    let mut bytes: Vec<u8> = magnitude.iter().map(|byte| !byte).collect();
-    for byte in bytes.iter_mut().rev() {
+/// Negates a big-endian two's complement number of fixed width: the inverse plus one.
+fn negate(bytes: &[u8]) -> Vec<u8> {
+    let mut negated: Vec<u8> = bytes.iter().map(|byte| !byte).collect();
+    for byte in negated.iter_mut().rev() {
         let (sum, carry) = byte.overflowing_add(1);
         *byte = sum;
         if !carry {
             break;
         }
     }
+    negated
+}
+
+/// Encodes minus `magnitude` (big-endian, no leading zeros, not zero) as minimal two's
+/// complement octets.
+fn twos_complement_negative(magnitude: &[u8]) -> Vec<u8> {
+    let mut bytes = negate(magnitude);
     // The result must read as negative; a magnitude such as 0x81 needs a leading 0xff.
     if bytes[0] & 0x80 == 0 {
         bytes.insert(0, 0xff);
