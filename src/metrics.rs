@@ -35,7 +35,7 @@ pub enum FetchOutcome {
     FetchError,
     /// The body was fetched but is not a valid CRL for the CA.
     Invalid,
-    /// The source answered 304 Not Modified, so the CRL in use is still current.
+    /// The source returned 304 Not Modified, so the CRL in use is still current.
     NotModified,
 }
 
@@ -133,7 +133,7 @@ impl Metrics {
             ),
             &["ca"],
         )?;
-        // Lookups are answered from memory, so the buckets start at 100 microseconds.
+        // Lookups are decided from memory, so the buckets start at 100 microseconds.
         let lookup_duration = HistogramVec::new(
             HistogramOpts::new(
                 "revcheck_lookup_duration_seconds",

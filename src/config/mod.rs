@@ -205,7 +205,7 @@ pub enum OcspRequestForm {
 /// The OCSP settings of one CA.
 #[derive(Clone, Debug)]
 pub struct OcspConfig {
-    /// Responder URLs (`ocsp`), asked in order until one gives a verified answer.
+    /// Responder URLs (`ocsp`), asked in order until one returns a verified response.
     pub responders: Vec<url::Url>,
     /// CertID hash algorithm (`ocsp_hash`, default `sha1` as RFC 5019 requires of clients).
     pub hash: OcspHash,

@@ -83,7 +83,7 @@ pub enum Fetched {
         bytes: Vec<u8>,
         validators: Validators,
     },
-    /// The source answered 304: the body fetched before is still current.
+    /// The source returned 304: the body fetched before is still current.
     NotModified,
 }
 

@@ -413,7 +413,7 @@ impl Authority {
         Ok(())
     }
 
-    /// Records a fetch answered 304 Not Modified: the CRL in use is still the current one.
+    /// Records a fetch that returned 304 Not Modified: the CRL in use is still the current one.
     pub fn record_not_modified(&self, source_index: usize, at: SystemTime) {
         self.update_status(source_index, |status| {
             status.last_attempt = Some(at);

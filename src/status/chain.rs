@@ -52,7 +52,7 @@ pub enum PathError {
 pub struct CertificateResult {
     pub certificate: ParsedCertificate,
     pub decision: Decision,
-    /// What decided the status; `None` while it is undetermined.
+    /// The source that decided the status, `None` while it is undetermined.
     pub source: Option<StatusSource>,
 }
 

@@ -31,7 +31,7 @@ impl CertStatus {
     }
 }
 
-/// Which kind of revocation data decided a status.
+/// The kind of revocation data that decided a status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StatusSource {
@@ -99,7 +99,7 @@ impl Decision {
     }
 }
 
-/// What the decision needs to know about the certificate being checked.
+/// The facts about the certificate being checked that the decision needs.
 #[derive(Clone, Debug)]
 pub struct CertificateFacts<'a> {
     pub serial: Serial,

@@ -22,7 +22,7 @@ pub enum RefreshOutcome {
         this_update: SystemTime,
         entries: usize,
     },
-    /// The source answered 304: the CRL in use is still current.
+    /// The source returned 304: the CRL in use is still current.
     NotModified,
     /// The body could not be fetched; the CRL already held stays in use.
     FetchFailed(String),
@@ -201,7 +201,7 @@ impl Refresher {
         }
     }
 
-    /// Refreshes one CA whenever its schedule says, after the first refresh has run.
+    /// Refreshes one CA at the times its schedule computes, after the first refresh has run.
     async fn run_authority(
         &self,
         authority: &Authority,
