@@ -269,6 +269,17 @@ impl TestCa {
     /// The certificate has keyUsage digitalSignature, extendedKeyUsage clientAuth and
     /// basicConstraints CA:FALSE.
     pub fn leaf(&self, spec: &LeafSpec) -> Result<TestLeaf, FixtureError> {
+        self.leaf_with(spec, |_| {})
+    }
+
+    /// Issues a client certificate like [`TestCa::leaf`], after `customize` has changed its
+    /// parameters, for certificates that tests need to be unusual: expired, not yet valid, with
+    /// two common names or with extra subject alternative names.
+    pub fn leaf_with(
+        &self,
+        spec: &LeafSpec,
+        customize: impl FnOnce(&mut CertificateParams),
+    ) -> Result<TestLeaf, FixtureError> {
         let key_pair = generate_key_pair(&rcgen::PKCS_ECDSA_P256_SHA256, "ECDSA P-256")?;
         let mut params = base_params(&spec.common_name, SerialNumber::from_slice(&spec.serial));
         // rcgen writes the subjectKeyIdentifier extension only together with basicConstraints,
@@ -287,6 +298,7 @@ impl TestCa {
                 .subject_alt_names
                 .push(SanType::URI(ia5_string(uri)?));
         }
+        customize(&mut params);
 
         let certificate = params
             .signed_by(&key_pair, &self.issuer())

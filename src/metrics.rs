@@ -24,6 +24,7 @@ pub struct Metrics {
     pub ocsp_request_duration: HistogramVec,
     pub cache_hits: IntCounterVec,
     pub cache_misses: IntCounterVec,
+    pub auth_decisions: IntCounterVec,
 }
 
 /// Outcomes counted by `revcheck_crl_fetches_total`.
@@ -86,12 +87,15 @@ impl OcspOutcome {
 pub enum CacheName {
     /// The OCSP response cache.
     Ocsp,
+    /// The cache of verified client certificates of `GET /v1/auth`, keyed by header bytes.
+    Auth,
 }
 
 impl CacheName {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ocsp => "ocsp",
+            Self::Auth => "auth",
         }
     }
 }
@@ -199,17 +203,26 @@ impl Metrics {
         let cache_hits = IntCounterVec::new(
             Opts::new(
                 "revcheck_cache_hits_total",
-                "Lookups served from the cache without a request of their own, per cache (ocsp)",
+                "Lookups served from a cache without a request or a certificate verification of \
+                 their own, per cache (ocsp, auth)",
             ),
             &["cache"],
         )?;
         let cache_misses = IntCounterVec::new(
             Opts::new(
                 "revcheck_cache_misses_total",
-                "Lookups that sent a request because the cache had no current entry, per \
-                 cache (ocsp)",
+                "Lookups that sent a request or verified a certificate because the cache had \
+                 no current entry, per cache (ocsp, auth)",
             ),
             &["cache"],
+        )?;
+
+        let auth_decisions = IntCounterVec::new(
+            Opts::new(
+                "revcheck_auth_decisions_total",
+                "Access decisions of GET /v1/auth by decision (allow, deny) and reason",
+            ),
+            &["decision", "reason"],
         )?;
 
         registry.register(Box::new(ready.clone()))?;
@@ -226,6 +239,7 @@ impl Metrics {
         registry.register(Box::new(ocsp_request_duration.clone()))?;
         registry.register(Box::new(cache_hits.clone()))?;
         registry.register(Box::new(cache_misses.clone()))?;
+        registry.register(Box::new(auth_decisions.clone()))?;
 
         Ok(Self {
             registry,
@@ -243,6 +257,7 @@ impl Metrics {
             ocsp_request_duration,
             cache_hits,
             cache_misses,
+            auth_decisions,
         })
     }
 
@@ -268,6 +283,21 @@ impl Metrics {
     /// Counts one lookup of `cache` that sent a request.
     pub fn count_cache_miss(&self, cache: CacheName) {
         self.cache_misses.with_label_values(&[cache.as_str()]).inc();
+    }
+
+    /// Sets the series of every `decision` and `reason` pair to zero, so that dashboards and
+    /// alerts see the series before the first decision.
+    pub fn init_auth_decisions<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        for (decision, reason) in pairs {
+            self.auth_decisions.with_label_values(&[decision, reason]);
+        }
+    }
+
+    /// Counts one access decision of `GET /v1/auth`.
+    pub fn count_auth_decision(&self, decision: &str, reason: &str) {
+        self.auth_decisions
+            .with_label_values(&[decision, reason])
+            .inc();
     }
 
     /// Drops the per-CA series of a CA that a reload removed, so that dashboards do not show

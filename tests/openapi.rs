@@ -20,7 +20,8 @@ use serde_json::{Map, Value, json};
 const REVCHECK: &str = env!("CARGO_BIN_EXE_revcheck");
 
 /// Every route in `src/http/routes.rs`, as the method and the path template of the document.
-const ROUTES: [(&str, &str); 6] = [
+const ROUTES: [(&str, &str); 7] = [
+    ("get", "/v1/auth"),
     ("get", "/v1/status/{ca}/{serial}"),
     ("post", "/v1/status"),
     ("get", "/v1/cas"),
@@ -117,6 +118,7 @@ fn responses_match_document() {
     );
 
     check_lookups(&mut checker);
+    check_auth(&mut checker);
     check_request_errors(&mut checker);
     check_operations(&mut checker);
     check_other_methods_and_paths(&checker);
@@ -146,6 +148,58 @@ fn ca_entry<'a>(cas: &'a Value, id: &str) -> &'a Value {
         .as_array()
         .and_then(|entries| entries.iter().find(|entry| entry["id"] == id))
         .unwrap_or_else(|| panic!("no CA {id} in {cas}"))
+}
+
+/// Checks the access decisions of `GET /v1/auth`: allowed, no certificate, revoked.
+fn check_auth(checker: &mut Checker<'_>) {
+    const AUTH: &str = "/v1/auth";
+    let demo = demo_dir();
+    let escape = |file: &str| {
+        let pem = fs::read_to_string(demo.join(file)).expect("demo certificate");
+        pem.bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' => (byte as char).to_string(),
+                _ => format!("%{byte:02X}"),
+            })
+            .collect::<String>()
+    };
+    let auth_request = |file: &str| {
+        let head = format!(
+            "X-SSL-Client-Verify: SUCCESS\r\nX-SSL-Client-Cert: {}\r\n",
+            escape(file)
+        );
+        Request::with_head("GET", AUTH, &head, &[])
+    };
+
+    let allowed = checker.check_with_response(AUTH, &auth_request("good-client.pem"), 200);
+    // The demo maps the email subject alternative name of the client to its identity.
+    assert_eq!(
+        allowed.header("x-client-identity"),
+        Some("good-client@demo.revcheck.test"),
+        "{allowed}"
+    );
+    assert_eq!(
+        allowed.header("x-client-cert-serial"),
+        Some("1001"),
+        "{allowed}"
+    );
+    assert_eq!(
+        allowed.header("x-revocation-status"),
+        Some("good"),
+        "{allowed}"
+    );
+
+    let head = "X-SSL-Client-Verify: NONE\r\n";
+    let no_certificate = Request::with_head("GET", AUTH, head, &[]);
+    let body = checker.check(AUTH, &no_certificate, 401);
+    assert_eq!(body["error"], "no_certificate", "{body}");
+
+    let denied = checker.check_with_response(AUTH, &auth_request("revoked-client.pem"), 403);
+    assert_eq!(
+        denied.header("x-revcheck-reason"),
+        Some("revoked"),
+        "{denied}"
+    );
 }
 
 /// Checks decided lookups, good, revoked and unknown, through each request shape.
@@ -326,6 +380,7 @@ fn check_operations(checker: &mut Checker<'_>) {
 /// Checks methods that a path does not list, and a path that the document does not list.
 fn check_other_methods_and_paths(checker: &Checker<'_>) {
     let concrete_paths = [
+        ("/v1/auth", "/v1/auth"),
         ("/v1/status/{ca}/{serial}", "/v1/status/demo-issuing/1001"),
         ("/v1/status", "/v1/status"),
         ("/v1/cas", "/v1/cas"),
@@ -348,7 +403,17 @@ fn check_other_methods_and_paths(checker: &Checker<'_>) {
         "every documented path needs a concrete path here"
     );
 
-    for (_, concrete) in concrete_paths {
+    // The access check answers every method alike, because nginx may send the method of the
+    // client's request; without a certificate that is 401.
+    for method in ["POST", "PUT", "DELETE"] {
+        let response = checker.server.send(&Request::method(method, "/v1/auth"));
+        assert_eq!(response.status, 401, "{response}");
+    }
+
+    for (_, concrete) in concrete_paths
+        .into_iter()
+        .filter(|(template, _)| *template != "/v1/auth")
+    {
         for method in ["PUT", "DELETE"] {
             let request = Request::method(method, concrete);
             let body = checker.check_component(&request, "MethodNotAllowed", 405);
@@ -390,6 +455,17 @@ impl<'a> Checker<'a> {
     /// Sends `request` to the documented `path`, checks that the response has `status` and
     /// matches the document, and returns the body: JSON, or a JSON string for text.
     fn check(&mut self, path: &str, request: &Request, status: u16) -> Value {
+        let (body, _) = self.check_both(path, request, status);
+        body
+    }
+
+    /// Checks like [`Checker::check`] and returns the whole response, for its headers.
+    fn check_with_response(&mut self, path: &str, request: &Request, status: u16) -> HttpResponse {
+        let (_, response) = self.check_both(path, request, status);
+        response
+    }
+
+    fn check_both(&mut self, path: &str, request: &Request, status: u16) -> (Value, HttpResponse) {
         let method = request.method.to_ascii_lowercase();
         let status_key = status.to_string();
         let operation = &self.document.root["paths"][path][&method];
@@ -409,7 +485,8 @@ impl<'a> Checker<'a> {
             "status {status} of {method} {path} is not documented: {response}"
         );
         self.seen.insert((method, path.to_owned(), status_key));
-        self.document.check_response(documented, &response)
+        let body = self.document.check_response(documented, &response);
+        (body, response)
     }
 
     /// Sends `request`, checks that the response has `status` and matches the response named
@@ -540,9 +617,33 @@ impl ApiDocument {
     /// type other than JSON.
     fn check_response(&self, documented: &Value, response: &HttpResponse) -> Value {
         let documented = self.resolve(documented);
-        let content = documented["content"]
-            .as_object()
-            .expect("documented response has content");
+        if let Some(headers) = documented["headers"].as_object() {
+            for (name, header) in headers {
+                let header = self.resolve(header);
+                let value = response.header(&name.to_ascii_lowercase());
+                if header["required"] == true {
+                    assert!(
+                        value.is_some(),
+                        "documented header {name} is missing: {response}"
+                    );
+                }
+                if let Some(value) = value {
+                    let validator = self.validator(&header["schema"]);
+                    assert!(
+                        validator.is_valid(&Value::String(value.to_owned())),
+                        "header {name}: {value:?} does not match the documented schema: \
+                         {response}"
+                    );
+                }
+            }
+        }
+        let Some(content) = documented["content"].as_object() else {
+            assert!(
+                response.body.is_empty(),
+                "the document lists no content, but the body is not empty: {response}"
+            );
+            return Value::Null;
+        };
         let [(media_type, media)] = content.iter().collect::<Vec<_>>()[..] else {
             panic!("documented response has several media types: {content:?}");
         };
@@ -697,6 +798,10 @@ interval = "5m"
 retry_min = "1s"
 retry_max = "2s"
 
+[auth]
+identity = "san"
+san_type = "email"
+
 [[ca]]
 id = "demo-root"
 certificate = "{demo}/root-ca.pem"
@@ -804,7 +909,18 @@ struct HttpResponse {
     request: String,
     status: u16,
     content_type: Option<String>,
+    /// Every header, with the name in lowercase.
+    headers: Vec<(String, String)>,
     body: String,
+}
+
+impl HttpResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(found, _)| found == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 impl fmt::Display for HttpResponse {
@@ -868,6 +984,7 @@ fn read_response(stream: &mut TcpStream, request: &Request) -> HttpResponse {
         request: request.to_string(),
         status,
         content_type: header("content-type"),
+        headers,
         body,
     }
 }

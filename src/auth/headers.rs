@@ -6,21 +6,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
+use crate::config::CertificateFormat;
 use crate::x509::ParsedCertificate;
-
-/// The format in which the proxy forwards the client certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CertificateFormat {
-    /// nginx `$ssl_client_escaped_cert`: the PEM, URL-escaped. `+` is a literal plus.
-    NginxEscaped,
-    /// nginx's deprecated `$ssl_client_cert`: the PEM with a tab before every line after the
-    /// first.
-    NginxMultiline,
-    /// RFC 9440 `Client-Cert`: the DER as a structured-field byte sequence, `:BASE64:`.
-    Rfc9440,
-    /// Envoy `X-Forwarded-Client-Cert`: the URL-escaped PEM in a `Cert="..."` element.
-    EnvoyXfcc,
-}
 
 /// A certificate header that cannot be used. Every variant is a client or proxy mistake, not
 /// a server failure.

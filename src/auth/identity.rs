@@ -6,27 +6,8 @@ use std::path::Path;
 use const_oid::db::rfc4519::CN;
 use x509_cert::ext::pkix::name::GeneralName;
 
+use crate::config::{MappingMode, SanKind};
 use crate::x509::ParsedCertificate;
-
-/// The kind of subject alternative name that carries the identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SanKind {
-    Email,
-    Uri,
-    Dns,
-}
-
-/// The rule that turns a certificate into an identity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MappingMode {
-    /// The SHA-256 fingerprint of the DER, looked up in the identities file.
-    Fingerprint,
-    /// Exactly one SAN of the kind is the identity; with `require_listed`, it must also be in
-    /// the identities file.
-    San { kind: SanKind, require_listed: bool },
-    /// The whole subject in RFC 4514 form, looked up in the identities file.
-    Subject,
-}
 
 /// Errors from mapping a certificate to exactly one identity.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -105,6 +86,13 @@ impl Identities {
                     "KEY and IDENTITY must both be non-empty".to_owned(),
                 ));
             }
+            if !is_header_safe(identity) {
+                return Err(invalid(
+                    "IDENTITY must be printable ASCII without leading or trailing spaces, \
+                     because it travels in an HTTP header"
+                        .to_owned(),
+                ));
+            }
             if let Some(first) = first_line.insert(key.to_owned(), number) {
                 return Err(invalid(format!(
                     "key \"{key}\" is already listed on line {first}; list each key once"
@@ -126,6 +114,15 @@ impl Identities {
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }
+}
+
+/// Checks that `identity` can be sent as an HTTP header value unchanged: printable ASCII with
+/// no space at either end.
+fn is_header_safe(identity: &str) -> bool {
+    !identity.is_empty()
+        && identity.bytes().all(|byte| (0x20..0x7f).contains(&byte))
+        && !identity.starts_with(' ')
+        && !identity.ends_with(' ')
 }
 
 /// Maps `certificate` to its identity under `mode`. Matches are exact: no substring, prefix or
@@ -170,6 +167,14 @@ pub fn map_identity(
             if require_listed && identities.get(value).is_none() {
                 return Err(IdentityError::Unmapped {
                     detail: format!("\"{value}\" is not in the identities file"),
+                });
+            }
+            if !is_header_safe(value) {
+                return Err(IdentityError::Unmapped {
+                    detail: format!(
+                        "the {kind:?} subject alternative name is not printable ASCII, so it \
+                         cannot travel in an HTTP header"
+                    ),
                 });
             }
             Ok(value.to_owned())
@@ -306,7 +311,14 @@ mod tests {
         assert!(duplicate.to_string().contains("line 4"), "{duplicate}");
         assert!(duplicate.to_string().contains("line 1"), "{duplicate}");
 
-        for bad in ["no tab here\n", "\talice\n", "key\t\n", "key\ta\tb\n"] {
+        for bad in [
+            "no tab here\n",
+            "\talice\n",
+            "key\t\n",
+            "key\ta\tb\n",
+            "key\tal\u{1}ice\n",
+            "key\t alice\n",
+        ] {
             assert!(Identities::parse(bad, "ids").is_err(), "{bad:?}");
         }
         let fine = Identities::parse("a\tx\nb\tx\n", "ids").expect("two keys, one identity");

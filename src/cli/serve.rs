@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{EXIT_USAGE, default_config_path, init_tracing};
-use crate::config::Config;
+use crate::auth::{AuthGate, decision_labels};
+use crate::config::{CertificateFormat, Config};
 use crate::http::{AppState, routes};
 use crate::metrics::Metrics;
 use crate::ocsp::{OcspCache, OcspCacheConfig};
@@ -29,7 +30,7 @@ pub struct ServeArgs {
 pub fn run(args: &ServeArgs) -> ExitCode {
     init_tracing();
 
-    let (config, authorities) = match load(&args.config) {
+    let (config, authorities, gate) = match load(&args.config) {
         Ok(loaded) => loaded,
         Err(message) => {
             eprintln!("revcheck: {message}");
@@ -47,16 +48,46 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve(config, authorities))
+    runtime.block_on(serve(config, authorities, gate))
 }
 
-/// Loads and validates the configuration and its CA certificates; the message lists every
+/// The configuration with what it names loaded: the CA certificates, and the identities file
+/// and shared secret of `[auth]`.
+type Loaded = (Config, Authorities, Option<AuthGate>);
+
+/// Loads and validates the configuration and the files it names; the message lists every
 /// problem.
-fn load(path: &Path) -> Result<(Config, Authorities), String> {
+fn load(path: &Path) -> Result<Loaded, String> {
     let config = Config::load(path).map_err(|error| error.to_string())?;
     let authorities = Authorities::from_config(&config)
         .map_err(|errors| describe_authority_errors(&config, &errors))?;
-    Ok((config, authorities))
+    let gate = match &config.auth {
+        Some(auth) => Some(AuthGate::new(auth).map_err(|error| {
+            format!(
+                "invalid configuration in {}: [auth]: {error}",
+                config.path.display()
+            )
+        })?),
+        None => None,
+    };
+    Ok((config, authorities, gate))
+}
+
+/// Logs the `[auth]` settings that weaken the access check.
+fn warn_about_auth(config: &Config) {
+    let Some(auth) = &config.auth else { return };
+    if auth.certificate_format == CertificateFormat::NginxMultiline {
+        tracing::warn!(
+            "auth.certificate_format = \"nginx_multiline\" reads nginx's deprecated \
+             $ssl_client_cert; forward $ssl_client_escaped_cert and use \"nginx_escaped\""
+        );
+    }
+    if auth.secret_header.is_none() && config.listen_unix.is_none() {
+        tracing::info!(
+            "GET /v1/auth accepts any client that reaches the listen address; set \
+             auth.secret_header or listen on a Unix socket so that only the proxy can ask"
+        );
+    }
 }
 
 fn describe_authority_errors(config: &Config, errors: &[AuthorityError]) -> String {
@@ -125,7 +156,7 @@ impl Generation {
     }
 }
 
-async fn serve(config: Config, authorities: Authorities) -> ExitCode {
+async fn serve(config: Config, authorities: Authorities, gate: Option<AuthGate>) -> ExitCode {
     let metrics = match Metrics::new() {
         Ok(metrics) => Arc::new(metrics),
         Err(error) => {
@@ -133,8 +164,10 @@ async fn serve(config: Config, authorities: Authorities) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    metrics.init_auth_decisions(decision_labels());
     let ca_ids: Vec<&str> = authorities.iter().map(|authority| authority.id()).collect();
     tracing::info!(config = %config.path.display(), cas = ?ca_ids, listen = %config.listen, state_dir = %config.state_dir.display(), "starting revcheck");
+    warn_about_auth(&config);
 
     // Installed before the address is logged, because a supervisor that reads that line may
     // send SIGTERM at once, and without a handler the signal kills the process with no drain.
@@ -157,6 +190,7 @@ async fn serve(config: Config, authorities: Authorities) -> ExitCode {
     let state = Arc::new(AppState {
         ocsp,
         authorities: ArcSwap::new(Arc::clone(&authorities)),
+        auth: ArcSwapOption::new(gate.map(Arc::new)),
         metrics: Arc::clone(&metrics),
     });
 
@@ -281,7 +315,7 @@ async fn reload(
     metrics: &Arc<Metrics>,
 ) -> Option<(Config, Generation)> {
     tracing::info!(config = %running.path.display(), "SIGHUP: reloading the configuration");
-    let (config, authorities) = match load(&running.path) {
+    let (config, authorities, gate) = match load(&running.path) {
         Ok(loaded) => loaded,
         Err(message) => {
             // One log line per event: the problems are joined instead of listed on new lines.
@@ -313,6 +347,11 @@ async fn reload(
     }
     restore_ocsp(state, &authorities).await;
     state.authorities.store(authorities);
+    // A new gate starts with an empty cache, so no certificate verified under the old CAs or
+    // mapped with the old identities file is used again.
+    let identities = gate.as_ref().map(AuthGate::identity_count);
+    state.auth.store(gate.map(Arc::new));
+    warn_about_auth(&config);
     for removed in previous
         .iter()
         .filter(|old| generation.authorities.get(old.id()).is_none())
@@ -324,7 +363,7 @@ async fn reload(
         .iter()
         .map(|authority| authority.id().to_owned())
         .collect();
-    tracing::info!(cas = ?ca_ids, "configuration reloaded");
+    tracing::info!(cas = ?ca_ids, identities, "configuration reloaded");
     Some((config, generation))
 }
 

@@ -189,9 +189,9 @@ fn read_certificate(
     readable_file(&entry, base_dir, problems, FIX)
 }
 
-/// Reads a certificate file path from `entry` and checks that it names a readable file, without parsing
+/// Reads a file path from `entry` and checks that it names a readable file, without parsing
 /// it. `fix` says how to write the value.
-fn readable_file(
+pub(super) fn readable_file(
     entry: &Entry<'_>,
     base_dir: &Path,
     problems: &mut Problems,
@@ -210,14 +210,11 @@ fn readable_file(
         Ok(metadata) if !metadata.is_file() => {
             Some(format!("{} is not a file; {fix}", path.display()))
         }
-        Ok(_) => fs::File::open(&path).err().map(|error| {
-            format!(
-                "cannot read certificate file {} ({error}); {fix}",
-                path.display()
-            )
-        }),
+        Ok(_) => fs::File::open(&path)
+            .err()
+            .map(|error| format!("cannot read file {} ({error}); {fix}", path.display())),
         Err(error) => Some(format!(
-            "cannot read certificate file {} ({error}); {fix}",
+            "cannot read file {} ({error}); {fix}",
             path.display()
         )),
     };
@@ -250,7 +247,7 @@ fn read_crl_signers(
 }
 
 /// Reads an optional string key whose value must be one of `choices`.
-fn read_choice<T: Copy>(
+pub(super) fn read_choice<T: Copy>(
     table: &mut TableReader<'_>,
     key: &'static str,
     choices: &[(&str, T)],

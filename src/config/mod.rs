@@ -4,6 +4,7 @@
 //! serde, because serde stops at the first error and an operator should see every invalid key
 //! of a file in one run.
 
+mod auth;
 mod ca;
 mod error;
 mod reader;
@@ -13,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use auth::{AuthConfig, CertificateFormat, MappingMode, SanKind, VerificationMode};
 pub use error::{ConfigError, ConfigProblem};
 use reader::{Entry, MinDuration, Problems, TableReader};
 
@@ -66,6 +68,8 @@ pub struct Config {
     pub ocsp_cache: OcspCacheSettings,
     /// Certificate authorities whose revocation status is served (`[[ca]]`), at least one.
     pub cas: Vec<CaConfig>,
+    /// The proxy access check of `GET /v1/auth` (`[auth]`); `None` when the table is absent.
+    pub auth: Option<AuthConfig>,
 }
 
 /// Limits on each CRL download, the `[fetch]` table.
@@ -299,6 +303,7 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
     let fetch = read_fetch(root.optional_table("fetch", problems), problems);
     let refresh = read_refresh(root.optional_table("refresh", problems), problems);
     let ocsp_cache = read_ocsp_cache(root.optional_table("ocsp", problems), problems);
+    let auth = auth::read_auth(&mut root, base_dir, problems);
     let cas = ca::read_cas(&mut root, base_dir, problems);
     root.reject_unknown_keys(problems);
 
@@ -313,6 +318,7 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
         refresh,
         ocsp_cache,
         cas,
+        auth,
     }
 }
 
@@ -666,7 +672,7 @@ crl = ["file:crl/demo.crl"]
         assert_eq!(
             problems(&text),
             [
-                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, ca"
+                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, auth, ca"
             ]
         );
     }
@@ -679,7 +685,7 @@ crl = ["file:crl/demo.crl"]
             problems(&text),
             [
                 "\"colour scheme\": unknown key; allowed keys here are listen, clock_skew, \
-                 listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, ca"
+                 listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, auth, ca"
             ]
         );
     }
@@ -1151,8 +1157,8 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
         assert_eq!(
             problems(text),
             [
-                "ca[0].certificate = \"/nonexistent/revcheck/ca.pem\": cannot read certificate \
-                 file /nonexistent/revcheck/ca.pem (No such file or directory (os error 2)); write \
+                "ca[0].certificate = \"/nonexistent/revcheck/ca.pem\": cannot read file \
+                 /nonexistent/revcheck/ca.pem (No such file or directory (os error 2)); write \
                  the path of the CA certificate, a PEM or DER file, absolute or relative to the \
                  directory of the configuration file"
             ]
@@ -1328,7 +1334,7 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
                  as \"127.0.0.1:8480\" or \"[::1]:8480\"",
                 "ca[0].id = \"Demo\": invalid CA id; use 1 to 64 lowercase letters, digits, '-' or \
                  '_', starting with a letter or digit",
-                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, ca",
+                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, auth, ca",
             ]
         );
     }
@@ -1348,8 +1354,8 @@ crl = ["gopher://x/ca.crl"]
         assert_eq!(
             problems(text),
             [
-                "ca[0].certificate = \"/nonexistent/revcheck/ca.pem\": cannot read certificate \
-                 file /nonexistent/revcheck/ca.pem (No such file or directory (os error 2)); write \
+                "ca[0].certificate = \"/nonexistent/revcheck/ca.pem\": cannot read file \
+                 /nonexistent/revcheck/ca.pem (No such file or directory (os error 2)); write \
                  the path of the CA certificate, a PEM or DER file, absolute or relative to the \
                  directory of the configuration file",
                 "ca[0].crl: missing key; write a list of CRL URLs, such as crl = \
@@ -1371,7 +1377,7 @@ crl = ["gopher://x/ca.crl"]
             error.to_string(),
             "invalid configuration in /etc/revcheck/revcheck.toml (2 problems):\n  ca: missing \
              key; add at least one [[ca]] table with id, certificate and crl\n  colour: unknown \
-             key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, ca"
+             key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, auth, ca"
         );
     }
 

@@ -121,6 +121,11 @@ impl<'a> TableReader<'a> {
         &self.path
     }
 
+    /// Checks whether the table has `key`, without marking it as known.
+    pub(super) fn has_key(&self, key: &str) -> bool {
+        self.table.is_some_and(|table| table.contains_key(key))
+    }
+
     /// Looks up an optional key, returning `None` when it is absent.
     pub(super) fn optional(&mut self, key: &'static str) -> Option<Entry<'a>> {
         self.known_keys.push(key);

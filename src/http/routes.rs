@@ -14,10 +14,11 @@ use super::body::{
     CaResponse, ErrorResponse, IntermediateResponse, MissingData, ReadyResponse, SourceResponse,
     StatusRequest, StatusResponse,
 };
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
+use crate::auth::{AuthGate, AuthOutcome};
 use crate::config::{RevocationMethod, UnknownPolicy};
-use crate::metrics::Metrics;
+use crate::metrics::{CacheName, Metrics};
 use crate::ocsp::OcspCache;
 use crate::status::{Authorities, Authority, CertStatus, Decision, Lookup, UnknownReason, Verdict};
 use crate::x509::time::format_rfc3339;
@@ -38,6 +39,9 @@ pub struct AppState {
     /// The CAs of the running configuration, replaced as a whole on reload, so that a request
     /// sees either the old or the new set, never a mix.
     pub authorities: ArcSwap<Authorities>,
+    /// The access check of `GET /v1/auth`, replaced on reload; `None` without an `[auth]`
+    /// table.
+    pub auth: ArcSwapOption<AuthGate>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -80,6 +84,14 @@ pub fn routes(
                 Ok::<_, Infallible>(timed(&state, status_by_serial(&state, &ca, &serial)).await)
             },
         );
+    // Every method is accepted, because nginx's auth_request subrequest keeps the method of the
+    // client's request unless the proxy sets `proxy_method GET`. The body is never read.
+    let auth = warp::path!("v1" / "auth")
+        .and(warp::header::headers_cloned())
+        .and(state.clone())
+        .and_then(|headers: HeaderMap, state: Arc<AppState>| async move {
+            Ok::<_, Infallible>(auth_request(&state, &headers).await)
+        });
     let status_post = warp::path!("v1" / "status")
         .and(warp::post())
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
@@ -114,6 +126,8 @@ pub fn routes(
                 .or(status_by_serial)
                 .unify()
                 .or(status_post)
+                .unify()
+                .or(auth)
                 .unify(),
         )
         .recover(handle_rejection)
@@ -434,6 +448,110 @@ async fn status_of_certificate(state: &AppState, pem: &str) -> Response {
     }
     response.intermediates = Some(intermediates);
     json_reply(StatusCode::OK, &response)
+}
+
+/// Decides a `GET /v1/auth` request, logs and counts the decision, and builds the answer for
+/// the proxy: 200 with the identity headers, or 401 or 403 with `X-Revcheck-Reason`.
+async fn auth_request(state: &AppState, headers: &HeaderMap) -> Response {
+    let started = std::time::Instant::now();
+    let outcome = match state.auth.load_full() {
+        Some(gate) => {
+            let authorities = state.authorities.load();
+            let count_cache = |hit: bool| {
+                if hit {
+                    state.metrics.count_cache_hit(CacheName::Auth);
+                } else {
+                    state.metrics.count_cache_miss(CacheName::Auth);
+                }
+            };
+            gate.decide(
+                headers,
+                &authorities,
+                state.ocsp.as_ref(),
+                SystemTime::now(),
+                count_cache,
+            )
+            .await
+        }
+        None => AuthOutcome::not_configured(),
+    };
+    outcome.log();
+
+    let status = outcome.facts().status.map_or("error", CertStatus::as_str);
+    state
+        .metrics
+        .lookups
+        .with_label_values(&["auth", status])
+        .inc();
+    let response = match &outcome {
+        AuthOutcome::Allow {
+            reason, identity, ..
+        } => {
+            state.metrics.count_auth_decision("allow", reason.code());
+            allow_reply(identity, outcome.facts())
+        }
+        AuthOutcome::Deny { reason, detail, .. } => {
+            state.metrics.count_auth_decision("deny", reason.code());
+            let status =
+                StatusCode::from_u16(reason.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+            let mut response = error_reply(status, reason.code(), detail.clone());
+            response.headers_mut().insert(
+                "x-revcheck-reason",
+                warp::http::HeaderValue::from_static(reason.code()),
+            );
+            response
+        }
+    };
+    state
+        .metrics
+        .lookup_duration
+        .with_label_values(&["auth"])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+fn allow_reply(identity: &str, facts: &crate::auth::ClientFacts) -> Response {
+    let status = facts.status.map_or("unknown", CertStatus::as_str);
+    let values = [
+        ("x-client-identity", identity),
+        (
+            "x-client-cert-fingerprint",
+            facts.fingerprint.as_deref().unwrap_or(""),
+        ),
+        (
+            "x-client-cert-serial",
+            facts.serial.as_deref().unwrap_or(""),
+        ),
+        ("x-revocation-status", status),
+        ("x-revcheck-ca", facts.ca.as_deref().unwrap_or("")),
+    ];
+    let mut response = warp::reply().into_response();
+    for (name, value) in values {
+        match warp::http::HeaderValue::from_str(value) {
+            Ok(value) => {
+                response.headers_mut().insert(name, value);
+            }
+            Err(_) => {
+                // The identities file and the SAN mapping admit only printable ASCII, and the
+                // other values are hex or ids, so this is a bug rather than a client mistake.
+                tracing::error!(
+                    header = name,
+                    "an answer header value is not valid; denying"
+                );
+                let mut denied = error_reply(
+                    StatusCode::FORBIDDEN,
+                    "identity_unmapped",
+                    "the identity cannot be sent in an HTTP header",
+                );
+                denied.headers_mut().insert(
+                    "x-revcheck-reason",
+                    warp::http::HeaderValue::from_static("identity_unmapped"),
+                );
+                return denied;
+            }
+        }
+    }
+    response
 }
 
 fn count_lookup(state: &AppState, status: Option<CertStatus>) {
