@@ -146,3 +146,39 @@ fn missing_default_config_exits_64() {
     assert_exit_usage(&output);
     assert_stderr_contains(&output, "config/revcheck.toml");
 }
+
+#[test]
+fn duplicate_identity_key_exits_64() {
+    let dir = tempfile::tempdir().expect("temporary directory is created");
+    let identities = dir.path().join("identities.tsv");
+    std::fs::write(&identities, "# clients\nabc\talice\nabc\tbob\n").expect("identities written");
+    let text = format!(
+        "[auth]\nidentity = \"fingerprint\"\nidentities = \"{}\"\n\n{}",
+        path_text(&identities),
+        ca_table("demo-issuing", &demo_file("issuing-ca.pem"))
+    );
+    let config = write_config(dir.path(), &text);
+
+    let output = serve(dir.path(), &config);
+
+    assert_exit_usage(&output);
+    assert_stderr_contains(&output, path_text(&identities));
+    assert_stderr_contains(&output, "line 3");
+    assert_stderr_contains(&output, "already listed on line 2");
+}
+
+#[test]
+fn auth_header_with_underscore_exits_64() {
+    let dir = tempfile::tempdir().expect("temporary directory is created");
+    let text = format!(
+        "[auth]\nidentity = \"san\"\nsan_type = \"email\"\nverify_header = \"X-SSL_Client-Verify\"\n\n{}",
+        ca_table("demo-issuing", &demo_file("issuing-ca.pem"))
+    );
+    let config = write_config(dir.path(), &text);
+
+    let output = serve(dir.path(), &config);
+
+    assert_exit_usage(&output);
+    assert_stderr_contains(&output, "auth.verify_header");
+    assert_stderr_contains(&output, "\"X-SSL-Client-Verify\"");
+}

@@ -614,6 +614,125 @@ fn reload_during_lookups() {
     );
 }
 
+/// SIGHUP reloads the identities file of `[auth]`: a changed mapping applies at once, even to
+/// a certificate in the cache, and a file with a duplicate key is rejected while the running
+/// mapping stays.
+#[test]
+fn reload_replaces_identities() {
+    let dir = tempfile::tempdir().expect("temporary directory is created");
+    let server = CrlServer::start();
+    let now = SystemTime::now();
+    let times = CrlTimes::new(now - minutes(10), now + days(1));
+    let authority = TestAuthority::new(dir.path(), "auth-reload");
+    server.set_reply("/auth-reload.crl", Reply::crl(authority.crl(2, &times)));
+
+    let good_pem = fs::read_to_string(&authority.good_leaf_pem).expect("good client");
+    let fingerprint = openssl_fingerprint(&authority.good_leaf_pem);
+    let identities = dir.path().join("identities.tsv");
+    fs::write(&identities, format!("{fingerprint}\talice\n")).expect("identities written");
+    let config_path = dir.path().join("revcheck.toml");
+    let config = format!(
+        "{}\n[auth]\nidentity = \"fingerprint\"\nidentities = '{}'\n{}",
+        global_config(&dir.path().join("state"), FETCH_TIMEOUT, MAX_SIZE),
+        identities.display(),
+        ca_table(&authority, &server.url("/auth-reload.crl")),
+    );
+    fs::write(&config_path, config).expect("configuration is written");
+    let revcheck = Revcheck::spawn(&config_path, "info");
+    wait_for_crl_number(&revcheck, &authority.id, "02");
+
+    let headers = [
+        ("X-SSL-Client-Verify", "SUCCESS".to_owned()),
+        ("X-SSL-Client-Cert", percent_encode(&good_pem)),
+    ];
+    let first = revcheck.auth(&headers);
+    assert_eq!(first.status, 200, "{first}");
+    assert_eq!(first.header("x-client-identity"), Some("alice"), "{first}");
+
+    fs::write(&identities, format!("{fingerprint}\tbob\n")).expect("identities written");
+    revcheck.send_signal("HUP");
+    wait_for(
+        "the reloaded identities file to map the client to bob",
+        || {
+            let response = revcheck.auth(&headers);
+            if response.header("x-client-identity") == Some("bob") {
+                Ok(())
+            } else {
+                Err(response.to_string())
+            }
+        },
+    );
+
+    fs::write(
+        &identities,
+        format!("{fingerprint}\tcarol\n{fingerprint}\tdave\n"),
+    )
+    .expect("identities written");
+    revcheck.send_signal("HUP");
+    let rejection = wait_for("the duplicate key to be rejected", || {
+        let log = revcheck.log();
+        match log.find("reload rejected") {
+            Some(start) => Ok(log[start..].to_owned()),
+            None => Err(log),
+        }
+    });
+    assert!(
+        rejection.contains("line 2") && rejection.contains("already listed on line 1"),
+        "the rejection does not name the duplicate lines: {rejection}"
+    );
+    let kept = revcheck.auth(&headers);
+    assert_eq!(kept.header("x-client-identity"), Some("bob"), "{kept}");
+
+    fs::write(&identities, "# nobody is mapped\n").expect("identities written");
+    revcheck.send_signal("HUP");
+    let unmapped = wait_for("the client to lose its identity", || {
+        let response = revcheck.auth(&headers);
+        if response.status == 403 {
+            Ok(response)
+        } else {
+            Err(response.to_string())
+        }
+    });
+    assert_eq!(
+        unmapped.header("x-revcheck-reason"),
+        Some("identity_unmapped"),
+        "{unmapped}"
+    );
+}
+
+/// Returns the SHA-256 fingerprint of a PEM certificate in lowercase hex, as OpenSSL computes it.
+fn openssl_fingerprint(certificate_pem: &Path) -> String {
+    let output = Command::new(OPENSSL)
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(certificate_pem)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "openssl x509 -fingerprint failed: {output:?}"
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let (_, colon_hex) = text
+        .trim()
+        .split_once('=')
+        .unwrap_or_else(|| panic!("unexpected openssl output: {text}"));
+    colon_hex.replace(':', "").to_ascii_lowercase()
+}
+
+/// Percent-encodes every byte other than letters, digits and `-`, as nginx does for
+/// `$ssl_client_escaped_cert`.
+fn percent_encode(text: &str) -> String {
+    let mut encoded = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 /// Lookups that run while a 200k-entry CRL replaces another never see a mix of the two.
 #[test]
 fn large_crl_replaced_atomically() {
@@ -1865,6 +1984,31 @@ impl Revcheck {
         self.get(&format!("/v1/status/{ca}/{serial}"))
     }
 
+    /// Sends GET /v1/auth with `headers`, as nginx's auth_request subrequest does.
+    fn auth(&self, headers: &[(&str, String)]) -> AuthResponse {
+        let url = format!("http://{}/v1/auth", self.address);
+        self.runtime.block_on(async {
+            let mut request = self.http.get(url);
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            let response = request
+                .send()
+                .await
+                .unwrap_or_else(|error| panic!("GET /v1/auth to revcheck failed: {error}"));
+            let status = response.status().as_u16();
+            let headers = response
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                    (name.as_str().to_owned(), value)
+                })
+                .collect();
+            AuthResponse { status, headers }
+        })
+    }
+
     /// Sends GET `path`. The error describes a request that got no complete response.
     fn try_get(&self, path: &str) -> Result<ApiResponse, String> {
         let request = format!("GET {path}");
@@ -1947,6 +2091,31 @@ fn copy_log(stderr: ChildStderr, log: &Mutex<String>, address_sender: &mpsc::Sen
         let mut log = lock(log);
         log.push_str(&line);
         log.push('\n');
+    }
+}
+
+/// A response of `GET /v1/auth`: its status and headers, with names in lowercase.
+struct AuthResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl AuthResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(found, _)| found == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+impl fmt::Display for AuthResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "GET /v1/auth returned {} {:?}",
+            self.status, self.headers
+        )
     }
 }
 
