@@ -25,6 +25,13 @@ struct Server {
 
 impl Server {
     fn start(config: &Path) -> Self {
+        let mut server = Self::spawn(config);
+        server.port = server.wait_for_port();
+        server
+    }
+
+    /// Starts `revcheck serve` without waiting for a TCP listener, for `listen = "none"`.
+    fn spawn(config: &Path) -> Self {
         let mut child = Command::new(REVCHECK)
             .arg("serve")
             .arg("--config")
@@ -44,13 +51,11 @@ impl Server {
             }
         });
 
-        let mut server = Self {
+        Self {
             child,
             port: 0,
             log,
-        };
-        server.port = server.wait_for_port();
-        server
+        }
     }
 
     fn wait_for_port(&self) -> u16 {
@@ -306,6 +311,44 @@ fn unix_socket_serves_api() {
     assert_eq!(json(&body)["status"], "good", "{body}");
 
     drop(server);
+}
+
+#[test]
+fn unix_socket_only_with_listen_none() {
+    let pki = Pki::new(false);
+    let socket = pki.path("only.sock");
+    let config = pki.write_config("listen_unix = \"only.sock\"");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    let text = text.replace("listen = \"127.0.0.1:0\"", "listen = \"none\"");
+    std::fs::write(&config, text).expect("write config");
+    let server = Server::spawn(&config);
+
+    let mut connected = None;
+    for _ in 0..200 {
+        if let Ok(stream) = UnixStream::connect(&socket) {
+            connected = Some(stream);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let stream = connected.expect("revcheck listens on the Unix socket");
+    let (status, body) = exchange(stream, "GET", "/healthz", "");
+    assert_eq!(status, 200, "{body}");
+
+    let mut lines = Vec::new();
+    while let Ok(line) = server.log.try_recv() {
+        lines.push(line);
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("listening on Unix socket")),
+        "{lines:#?}"
+    );
+    assert!(
+        !lines.iter().any(|line| line.contains("listening addr=")),
+        "a TCP listener was started: {lines:#?}"
+    );
 }
 
 #[test]

@@ -82,10 +82,11 @@ fn warn_about_auth(config: &Config) {
              $ssl_client_cert; forward $ssl_client_escaped_cert and use \"nginx_escaped\""
         );
     }
-    if auth.secret_header.is_none() && config.listen_unix.is_none() {
+    if auth.secret_header.is_none() && config.listen.is_some() {
         tracing::info!(
             "GET /v1/auth accepts any client that reaches the listen address; set \
-             auth.secret_header or listen on a Unix socket so that only the proxy can ask"
+             auth.secret_header, or listen = \"none\" with listen_unix, so that only the proxy \
+             can ask"
         );
     }
 }
@@ -166,7 +167,7 @@ async fn serve(config: Config, authorities: Authorities, gate: Option<AuthGate>)
     };
     metrics.init_auth_decisions(decision_labels());
     let ca_ids: Vec<&str> = authorities.iter().map(|authority| authority.id()).collect();
-    tracing::info!(config = %config.path.display(), cas = ?ca_ids, listen = %config.listen, state_dir = %config.state_dir.display(), "starting revcheck");
+    tracing::info!(config = %config.path.display(), cas = ?ca_ids, listen = ?config.listen, state_dir = %config.state_dir.display(), "starting revcheck");
     warn_about_auth(&config);
 
     // Installed before the address is logged, because a supervisor that reads that line may
@@ -197,9 +198,11 @@ async fn serve(config: Config, authorities: Authorities, gate: Option<AuthGate>)
     // Bind first, so that a taken address fails the start before any CRL is fetched.
     let (shutdown_sender, shutdown) = watch::channel(false);
     let mut servers = Vec::new();
-    match bind_tcp(&config, &state, shutdown.clone()) {
-        Ok(server) => servers.push(server),
-        Err(()) => return ExitCode::FAILURE,
+    if let Some(address) = config.listen {
+        match bind_tcp(address, &state, shutdown.clone()) {
+            Ok(server) => servers.push(server),
+            Err(()) => return ExitCode::FAILURE,
+        }
     }
     if let Some(path) = &config.listen_unix {
         match bind_unix(path, &state, shutdown.clone()) {
@@ -374,22 +377,22 @@ type Server = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 // never finishes its request holds its connection open. Deploy revcheck behind nginx or on a
 // Unix socket, where only the proxy connects.
 fn bind_tcp(
-    config: &Config,
+    address: std::net::SocketAddr,
     state: &Arc<AppState>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Server, ()> {
     let stopped = async move {
         let _ = shutdown.changed().await;
     };
-    let bound = warp::serve(routes(Arc::clone(state)))
-        .try_bind_with_graceful_shutdown(config.listen, stopped);
+    let bound =
+        warp::serve(routes(Arc::clone(state))).try_bind_with_graceful_shutdown(address, stopped);
     match bound {
         Ok((address, server)) => {
             tracing::info!(addr = %address, "listening");
             Ok(Box::pin(server))
         }
         Err(error) => {
-            tracing::error!(listen = %config.listen, %error, "cannot listen; choose a free address in `listen`");
+            tracing::error!(listen = %address, %error, "cannot listen; choose a free address in `listen`");
             Err(())
         }
     }

@@ -47,8 +47,9 @@ const DEFAULT_STATE_DIR: &str = "state";
 pub struct Config {
     /// The file the configuration was loaded from.
     pub path: PathBuf,
-    /// Address the HTTP server binds to (`listen`). Port 0 picks a free port.
-    pub listen: SocketAddr,
+    /// Address the HTTP server binds to (`listen`). Port 0 picks a free port. `None` with
+    /// `listen = "none"`, which serves only on `listen_unix`.
+    pub listen: Option<SocketAddr>,
     /// Unix socket path the HTTP server also listens on (`listen_unix`), if set.
     pub listen_unix: Option<PathBuf>,
     /// Directory where the last good CRL of every source is kept across restarts
@@ -263,10 +264,11 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
     let base_dir = path.parent().unwrap_or(Path::new(""));
     let mut root = TableReader::root(table);
 
-    let listen = root
-        .optional("listen")
-        .and_then(|entry| read_listen(&entry, problems))
-        .unwrap_or(DEFAULT_LISTEN);
+    let listen_entry = root.optional("listen");
+    let listen = match &listen_entry {
+        Some(entry) => read_listen(entry, problems),
+        None => Some(Some(DEFAULT_LISTEN)),
+    };
     let clock_skew = root
         .optional("clock_skew")
         .and_then(|entry| {
@@ -296,6 +298,15 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
                 .map(|text| base_dir.join(text))
         })
         .unwrap_or_else(|| base_dir.join(DEFAULT_STATE_DIR));
+    if let (Some(None), Some(entry), None) = (listen, &listen_entry, &listen_unix) {
+        entry.report(
+            problems,
+            "listen = \"none\" leaves no address to serve on; set listen_unix, or write an \
+             address such as \"127.0.0.1:8480\""
+                .to_owned(),
+        );
+    }
+    let listen = listen.flatten();
     let drain_timeout = root
         .optional("drain_timeout")
         .and_then(|entry| entry.duration(problems, MinDuration::GreaterThanZero, MAX_DRAIN_TIMEOUT))
@@ -365,13 +376,18 @@ fn read_ocsp_cache(mut table: TableReader<'_>, problems: &mut Problems) -> OcspC
     }
 }
 
-fn read_listen(entry: &Entry<'_>, problems: &mut Problems) -> Option<SocketAddr> {
+/// Reads `listen`: `Some(None)` for `"none"`, `None` after a problem.
+fn read_listen(entry: &Entry<'_>, problems: &mut Problems) -> Option<Option<SocketAddr>> {
     // `listen` is a `SocketAddr`, so a host name is rejected rather than resolved.
-    const FIX: &str = "write an IP address and port such as \"127.0.0.1:8480\" or \"[::1]:8480\"";
+    const FIX: &str = "write an IP address and port such as \"127.0.0.1:8480\" or \"[::1]:8480\", \
+                       or \"none\" to serve only on listen_unix";
     let text = entry.string(problems, FIX)?;
+    if text == "none" {
+        return Some(None);
+    }
 
     match text.parse() {
-        Ok(address) => Some(address),
+        Ok(address) => Some(Some(address)),
         Err(_) => {
             entry.report(problems, format!("invalid listen address; {FIX}"));
             None
@@ -550,7 +566,7 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
 
         assert_eq!(
             config.listen,
-            "127.0.0.1:8480".parse::<SocketAddr>().expect("address")
+            Some("127.0.0.1:8480".parse::<SocketAddr>().expect("address"))
         );
         assert_eq!(config.clock_skew, Duration::from_secs(300));
         assert_eq!(config.fetch.timeout, Duration::from_secs(10));
@@ -600,7 +616,7 @@ crl = ["http://127.0.0.1:9000/issuing_2.crl"]
 
         assert_eq!(
             config.listen,
-            "[::1]:0".parse::<SocketAddr>().expect("address")
+            Some("[::1]:0".parse::<SocketAddr>().expect("address"))
         );
         assert_eq!(config.clock_skew, Duration::from_secs(90));
         assert_eq!(config.fetch.timeout, Duration::from_secs(120));
@@ -810,7 +826,7 @@ crl = ["file:crl/demo.crl"]
             problems(&text),
             [
                 "listen = 8480: expected a string, found an integer; write an IP address and port \
-                 such as \"127.0.0.1:8480\" or \"[::1]:8480\""
+                 such as \"127.0.0.1:8480\" or \"[::1]:8480\", or \"none\" to serve only on listen_unix"
             ]
         );
     }
@@ -931,7 +947,7 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
             problems(&text),
             [format!(
                 "listen = \"{cut_value}...: invalid listen address; write an IP address and port such \
-                 as \"127.0.0.1:8480\" or \"[::1]:8480\""
+                 as \"127.0.0.1:8480\" or \"[::1]:8480\", or \"none\" to serve only on listen_unix"
             )]
         );
     }
@@ -1026,10 +1042,27 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
                 problems(&text),
                 [format!(
                     "listen = \"{input}\": invalid listen address; write an IP address and port \
-                     such as \"127.0.0.1:8480\" or \"[::1]:8480\""
+                     such as \"127.0.0.1:8480\" or \"[::1]:8480\", or \"none\" to serve only on listen_unix"
                 )]
             );
         }
+    }
+
+    #[test]
+    fn listen_none_needs_unix_socket() {
+        let config = load_text(&format!(
+            "listen = \"none\"\nlisten_unix = \"r.sock\"\n{DEMO_CA}"
+        ));
+        assert_eq!(config.listen, None);
+        assert!(config.listen_unix.is_some());
+
+        assert_eq!(
+            problems(&format!("listen = \"none\"\n{DEMO_CA}")),
+            [
+                "listen = \"none\": listen = \"none\" leaves no address to serve on; set \
+              listen_unix, or write an address such as \"127.0.0.1:8480\""
+            ]
+        );
     }
 
     #[test]
@@ -1038,7 +1071,7 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
 
         assert_eq!(
             config.listen,
-            "127.0.0.1:0".parse::<SocketAddr>().expect("address")
+            Some("127.0.0.1:0".parse::<SocketAddr>().expect("address"))
         );
     }
 
@@ -1331,7 +1364,7 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
             problems(text),
             [
                 "listen = \"localhost\": invalid listen address; write an IP address and port such \
-                 as \"127.0.0.1:8480\" or \"[::1]:8480\"",
+                 as \"127.0.0.1:8480\" or \"[::1]:8480\", or \"none\" to serve only on listen_unix",
                 "ca[0].id = \"Demo\": invalid CA id; use 1 to 64 lowercase letters, digits, '-' or \
                  '_', starting with a letter or digit",
                 "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, auth, ca",
