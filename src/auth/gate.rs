@@ -35,6 +35,8 @@ const MAX_LOGGED_PROXY_REASON: usize = 200;
 pub enum DenyReason {
     /// The `[auth]` table is absent, so no request is allowed.
     AuthNotConfigured,
+    /// The request headers are larger than the service accepts.
+    HeadersTooLarge,
     /// A configured header appears more than once.
     DuplicateHeader,
     /// A header whose name is a configured one with underscores in place of dashes.
@@ -70,8 +72,9 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 17] = [
+    pub const ALL: [DenyReason; 18] = [
         Self::AuthNotConfigured,
+        Self::HeadersTooLarge,
         Self::DuplicateHeader,
         Self::UnderscoreHeader,
         Self::ProxySecretInvalid,
@@ -93,6 +96,7 @@ impl DenyReason {
     pub fn code(self) -> &'static str {
         match self {
             Self::AuthNotConfigured => "auth_not_configured",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::DuplicateHeader => "duplicate_header",
             Self::UnderscoreHeader => "underscore_header",
             Self::ProxySecretInvalid => "proxy_secret_invalid",
@@ -183,6 +187,18 @@ impl AuthOutcome {
         Self::deny(
             DenyReason::AuthNotConfigured,
             "GET /v1/auth is not configured; add an [auth] table to the configuration",
+            ClientFacts::default(),
+        )
+    }
+
+    /// Returns the denial for request headers of `size` bytes, more than `limit`.
+    pub fn headers_too_large(size: usize, limit: usize) -> Self {
+        Self::deny(
+            DenyReason::HeadersTooLarge,
+            format!(
+                "the request headers take {size} bytes, more than the limit of {limit}; the \
+                 client certificate is too large"
+            ),
             ClientFacts::default(),
         )
     }

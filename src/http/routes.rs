@@ -102,10 +102,7 @@ pub fn routes(
         });
 
     let header_limit = warp::header::headers_cloned().and_then(|headers: HeaderMap| async move {
-        let size: usize = headers
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len())
-            .sum();
+        let size = headers_size(&headers);
         if size > MAX_HEADER_BYTES {
             Err(warp::reject::custom(HeadersTooLarge { size }))
         } else {
@@ -113,25 +110,32 @@ pub fn routes(
         }
     });
 
-    header_limit
-        .untuple_one()
-        .and(
-            healthz
-                .or(readyz)
-                .unify()
-                .or(metrics)
-                .unify()
-                .or(cas)
-                .unify()
-                .or(status_by_serial)
-                .unify()
-                .or(status_post)
-                .unify()
-                .or(auth)
-                .unify(),
-        )
-        .recover(handle_rejection)
-        .unify()
+    // The access check comes before the header limit: nginx turns a 431 into a 500, so an
+    // oversized certificate header is denied with 403 by the check itself.
+    auth.or(header_limit.untuple_one().and(
+        healthz
+            .or(readyz)
+            .unify()
+            .or(metrics)
+            .unify()
+            .or(cas)
+            .unify()
+            .or(status_by_serial)
+            .unify()
+            .or(status_post)
+            .unify(),
+    ))
+    .unify()
+    .recover(handle_rejection)
+    .unify()
+}
+
+/// Returns the total size of the header names and values of a request, in bytes.
+fn headers_size(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum()
 }
 
 /// Rejection for requests whose headers exceed [`MAX_HEADER_BYTES`].
@@ -454,7 +458,11 @@ async fn status_of_certificate(state: &AppState, pem: &str) -> Response {
 /// the proxy: 200 with the identity headers, or 401 or 403 with `X-Revcheck-Reason`.
 async fn auth_request(state: &AppState, headers: &HeaderMap) -> Response {
     let started = std::time::Instant::now();
+    let header_bytes = headers_size(headers);
     let outcome = match state.auth.load_full() {
+        _ if header_bytes > MAX_HEADER_BYTES => {
+            AuthOutcome::headers_too_large(header_bytes, MAX_HEADER_BYTES)
+        }
         Some(gate) => {
             let authorities = state.authorities.load();
             let count_cache = |hit: bool| {
