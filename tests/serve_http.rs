@@ -2,16 +2,15 @@
 //! serving lookups over its HTTP API. Expected good and revoked verdicts, revocation times and
 //! reasons come from OpenSSL run on the same files, not from revcheck.
 
+mod common;
+
 use std::fmt;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::RevocationReason;
 use revcheck::fixtures::{CrlSpec, LeafSpec, RevokedSpec, TestCa, TestLeaf};
@@ -19,7 +18,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::runtime::Runtime;
 
-const REVCHECK: &str = env!("CARGO_BIN_EXE_revcheck");
+use common::revcheck::RevcheckProcess;
+use common::{DEADLINE, poll_until};
+
 const OPENSSL: &str = "/usr/bin/openssl";
 
 /// Id of the CA whose CRL the test server publishes.
@@ -40,10 +41,6 @@ const SECOND_REVOCATION_UNIX_SECONDS: u64 = 1_752_568_200;
 
 /// Bytes served in place of a CRL: neither DER nor PEM.
 const GARBAGE: &[u8] = b"\x00\x01 this is not a CRL \xff\xfe";
-
-/// Upper bound on every wait for revcheck: startup, a refresh, an exit.
-const DEADLINE: Duration = Duration::from_secs(20);
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 #[test]
 fn lookups_agree_with_openssl() {
@@ -748,21 +745,6 @@ fn start_crl_server(runtime: &Runtime, document_root: PathBuf) -> SocketAddr {
     address
 }
 
-/// Calls `probe` every `POLL_INTERVAL` until it returns `Ok`, and fails the test after
-/// `DEADLINE` with the last `Err`, which describes what was observed.
-fn poll_until<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match probe() {
-            Ok(value) => return value,
-            Err(last) if start.elapsed() >= DEADLINE => {
-                panic!("timed out after {DEADLINE:?} waiting for {what}; last seen: {last}")
-            }
-            Err(_) => thread::sleep(POLL_INTERVAL),
-        }
-    }
-}
-
 /// Returns the value of the sample of `name` whose labels are exactly `labels`, from text in
 /// the Prometheus exposition format.
 ///
@@ -1147,117 +1129,4 @@ fn openssl(args: &[&str]) -> Output {
 
 fn path_text(path: &Path) -> &str {
     path.to_str().expect("temporary paths are UTF-8")
-}
-
-/// A running `revcheck serve`. Dropping it kills and reaps the process, so no test leaves
-/// one behind, even when an assertion fails.
-struct RevcheckProcess {
-    child: Child,
-    /// Address from the `listening` log line.
-    address: SocketAddr,
-    /// Everything the process wrote to stderr so far.
-    log: Arc<Mutex<String>>,
-    log_reader: Option<JoinHandle<()>>,
-}
-
-impl RevcheckProcess {
-    /// Starts `revcheck serve --config config` and waits for its `listening` log line.
-    fn spawn(config: &Path) -> RevcheckProcess {
-        let mut command = Command::new(REVCHECK);
-        command
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().expect("revcheck serve starts");
-
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (address_sender, address_receiver) = mpsc::channel();
-        let log_reader = {
-            let log = Arc::clone(&log);
-            thread::spawn(move || read_log(stderr, &log, &address_sender))
-        };
-
-        let mut process = RevcheckProcess {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-            log_reader: Some(log_reader),
-        };
-        match address_receiver.recv_timeout(DEADLINE) {
-            Ok(address) => process.address = address,
-            Err(error) => panic!(
-                "no `listening addr=` line from revcheck ({error}); log:\n{}",
-                process.log()
-            ),
-        }
-        process
-    }
-
-    fn log(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Sends SIGTERM and waits for the process to exit, then for the rest of its log.
-    fn terminate(&mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        // The shell's built-in kill, because the kill program is not installed everywhere.
-        let kill = Command::new("sh")
-            .args(["-c", "kill -TERM \"$1\"", "sh", &pid])
-            .status()
-            .expect("sh runs");
-        assert!(kill.success(), "kill -TERM {pid} failed: {kill}");
-
-        let status = poll_until("revcheck to exit after SIGTERM", || {
-            match self.child.try_wait() {
-                Ok(Some(status)) => Ok(status),
-                Ok(None) => Err("still running".to_owned()),
-                Err(error) => panic!("waiting for revcheck failed: {error}"),
-            }
-        });
-        if let Some(reader) = self.log_reader.take() {
-            reader.join().expect("log reader finishes");
-        }
-        status
-    }
-}
-
-impl Drop for RevcheckProcess {
-    fn drop(&mut self) {
-        // std's `Child::kill` sends SIGKILL to the child's PID, or does nothing once `wait` or
-        // `try_wait` has reaped the child, so a PID reused by another process is never signalled.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.log_reader.take() {
-            let _ = reader.join();
-        }
-        if thread::panicking() {
-            eprintln!("revcheck log:\n{}", self.log());
-        }
-    }
-}
-
-/// Copies revcheck's stderr into `log` until the process closes it, and sends the address in
-/// each `listening addr=ADDRESS` line to `address_sender`.
-fn read_log(stderr: ChildStderr, log: &Mutex<String>, address_sender: &mpsc::Sender<SocketAddr>) {
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        let address = line
-            .split_once("listening addr=")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|text| text.parse().ok());
-        if let Some(address) = address {
-            let _ = address_sender.send(address);
-        }
-        let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-        log.push_str(&line);
-        log.push('\n');
-    }
 }

@@ -5,13 +5,11 @@
 //! test certificate, signed by the CA. revcheck must pick the SingleResponse that matches its
 //! request (RFC 6960 section 4.2.2.3), which is also how this one response serves them all.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
 use revcheck::crl::RevocationReason;
@@ -22,108 +20,28 @@ use revcheck::ocsp::{CertId, HashAlgorithm, OcspStatus};
 use revcheck::x509::ParsedCertificate;
 use serde_json::Value;
 
-const REVCHECK: &str = env!("CARGO_BIN_EXE_revcheck");
+use common::responders::FixedResponder;
+use common::revcheck::RevcheckProcess;
 
 const GOOD: u8 = 0x21;
 const REVOKED: u8 = 0x22;
 const UNKNOWN: u8 = 0x23;
 const ABSENT: u8 = 0x24;
 
-/// An HTTP responder on 127.0.0.1 that answers every request with the same body and counts
-/// the requests. Its thread ends with the test process.
-struct Responder {
-    url: String,
-    requests: Arc<AtomicUsize>,
-}
-
-impl Responder {
-    fn start(body: Vec<u8>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind responder");
-        let url = format!("http://{}/", listener.local_addr().expect("address"));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&requests);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                counter.fetch_add(1, Ordering::SeqCst);
-                answer(stream, &body);
-            }
-        });
-        Self { url, requests }
-    }
-
-    fn count(&self) -> usize {
-        self.requests.load(Ordering::SeqCst)
-    }
-}
-
-/// Reads one request (headers and a Content-Length body) and answers with `body`.
-fn answer(stream: TcpStream, body: &[u8]) {
-    let mut reader = BufReader::new(stream);
-    let mut content_length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            content_length = value.trim().parse().unwrap_or(0);
-        }
-        if line == "\r\n" {
-            break;
-        }
-    }
-    let mut request_body = vec![0; content_length];
-    let _ = reader.read_exact(&mut request_body);
-    let mut stream = reader.into_inner();
-    let head = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body);
-}
-
-/// A running `revcheck serve`, killed and reaped when dropped.
+/// A running `revcheck serve` with helpers for its HTTP API.
 struct Server {
-    child: Child,
-    port: u16,
+    process: RevcheckProcess,
 }
 
 impl Server {
     fn start(config: &Path) -> Self {
-        let mut child = Command::new(REVCHECK)
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("revcheck starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = sender.send(line);
-            }
-        });
-        let mut server = Self { child, port: 0 };
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while std::time::Instant::now() < deadline {
-            let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
-                continue;
-            };
-            if let Some(address) = line.split("listening addr=").nth(1) {
-                let port = address.trim().rsplit(':').next().expect("port");
-                server.port = port.parse().expect("port is a number");
-                return server;
-            }
+        Self {
+            process: RevcheckProcess::spawn(config),
         }
-        panic!("revcheck did not log its listening address within 20 s");
     }
 
     fn get(&self, path: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let mut stream = TcpStream::connect(self.process.address).expect("connect");
         let request = format!("GET {path} HTTP/1.1\r\nHost: revcheck\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).expect("send request");
         let mut response = String::new();
@@ -147,16 +65,9 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 struct Setup {
     dir: tempfile::TempDir,
-    responder: Responder,
+    responder: FixedResponder,
     /// A URL where nothing listens, for a responder that is down.
     dead_url: String,
 }
@@ -219,7 +130,7 @@ impl Setup {
 
         Self {
             dir,
-            responder: Responder::start(response),
+            responder: FixedResponder::start(response, "application/ocsp-response"),
             dead_url,
         }
     }

@@ -1,4 +1,12 @@
-//! Running `revcheck` and `openssl` as child processes for the command-line tests.
+//! Test harness shared by the integration tests: running `revcheck`, `openssl`, nginx and
+//! small HTTP servers as real processes and threads on 127.0.0.1.
+//!
+//! Every test binary compiles this whole module but uses only part of it.
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+
+pub mod nginx;
+pub mod responders;
+pub mod revcheck;
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -7,6 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const REVCHECK: &str = env!("CARGO_BIN_EXE_revcheck");
+
+/// Upper bound on every wait for a server: startup, a refresh, an exit.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Upper bound on one process run. It turns a hang (for example `serve` starting up instead of
 /// rejecting its configuration) into a test failure. It is not a speed check.
@@ -107,4 +119,19 @@ pub fn run<S: AsRef<OsStr>>(program: &str, working_dir: &Path, args: &[S]) -> Ru
 /// Returns `path` as `&str`. Every path that the tests create is UTF-8.
 pub fn path_text(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
+}
+
+/// Calls `probe` every `POLL_INTERVAL` until it returns `Ok`, and fails the test after
+/// `DEADLINE` with the last `Err`, which describes what was observed.
+pub fn poll_until<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
+    let start = Instant::now();
+    loop {
+        match probe() {
+            Ok(value) => return value,
+            Err(last) if start.elapsed() >= DEADLINE => {
+                panic!("timed out after {DEADLINE:?} waiting for {what}; last seen: {last}")
+            }
+            Err(_) => std::thread::sleep(POLL_INTERVAL),
+        }
+    }
 }

@@ -1,0 +1,124 @@
+//! `revcheck serve` as a child process that logs to a buffer the test can read.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
+
+use super::{DEADLINE, REVCHECK, poll_until};
+
+/// A running `revcheck serve`. Dropping it kills and reaps the process, so no test leaves
+/// one behind, even when an assertion fails.
+pub struct RevcheckProcess {
+    child: Child,
+    /// Address from the `listening` log line.
+    pub address: SocketAddr,
+    /// Everything the process wrote to stderr so far.
+    log: Arc<Mutex<String>>,
+    log_reader: Option<JoinHandle<()>>,
+}
+
+impl RevcheckProcess {
+    /// Starts `revcheck serve --config config` and waits for its `listening` log line.
+    pub fn spawn(config: &Path) -> RevcheckProcess {
+        let mut command = Command::new(REVCHECK);
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().expect("revcheck serve starts");
+
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (address_sender, address_receiver) = mpsc::channel();
+        let log_reader = {
+            let log = Arc::clone(&log);
+            thread::spawn(move || read_log(stderr, &log, &address_sender))
+        };
+
+        let mut process = RevcheckProcess {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+            log_reader: Some(log_reader),
+        };
+        match address_receiver.recv_timeout(DEADLINE) {
+            Ok(address) => process.address = address,
+            Err(error) => panic!(
+                "no `listening addr=` line from revcheck ({error}); log:\n{}",
+                process.log()
+            ),
+        }
+        process
+    }
+
+    pub fn log(&self) -> String {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Sends SIGTERM and waits for the process to exit, then for the rest of its log.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        // The shell's built-in kill, because the kill program is not installed everywhere.
+        let kill = Command::new("sh")
+            .args(["-c", "kill -TERM \"$1\"", "sh", &pid])
+            .status()
+            .expect("sh runs");
+        assert!(kill.success(), "kill -TERM {pid} failed: {kill}");
+
+        let status = poll_until("revcheck to exit after SIGTERM", || {
+            match self.child.try_wait() {
+                Ok(Some(status)) => Ok(status),
+                Ok(None) => Err("still running".to_owned()),
+                Err(error) => panic!("waiting for revcheck failed: {error}"),
+            }
+        });
+        if let Some(reader) = self.log_reader.take() {
+            reader.join().expect("log reader finishes");
+        }
+        status
+    }
+}
+
+impl Drop for RevcheckProcess {
+    fn drop(&mut self) {
+        // std's `Child::kill` sends SIGKILL to the child's PID, or does nothing once `wait` or
+        // `try_wait` has reaped the child, so a PID reused by another process is never signalled.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.log_reader.take() {
+            let _ = reader.join();
+        }
+        if thread::panicking() {
+            eprintln!("revcheck log:\n{}", self.log());
+        }
+    }
+}
+
+/// Copies revcheck's stderr into `log` until the process closes it, and sends the address in
+/// each `listening addr=ADDRESS` line to `address_sender`.
+fn read_log(stderr: ChildStderr, log: &Mutex<String>, address_sender: &mpsc::Sender<SocketAddr>) {
+    for line in BufReader::new(stderr).lines() {
+        let Ok(line) = line else { break };
+        let address = line
+            .split_once("listening addr=")
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|text| text.parse().ok());
+        if let Some(address) = address {
+            let _ = address_sender.send(address);
+        }
+        let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+        log.push_str(&line);
+        log.push('\n');
+    }
+}
