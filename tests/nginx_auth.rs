@@ -5,8 +5,8 @@
 //! replaces. Each test starts one deployment (nginx, revcheck, the echo application and an
 //! OCSP responder) for one mode and runs all of that mode's cases against it. The expected
 //! statuses, identities and reasons follow from how the test PKI is built and from revcheck's
-//! `GET /v1/auth` contract; openssl confirms the PKI facts that a case depends on (revoked or
-//! not, expired, two common names, two email addresses).
+//! `GET /v1/auth` contract. openssl confirms the PKI facts that a case depends on: revoked or
+//! not, expired, two common names, two email addresses.
 
 mod common;
 
@@ -103,10 +103,15 @@ fn nginx_verifies_fingerprint_identity() {
             ("undetermined-allow", undetermined_allow),
             ("no-certificate", no_certificate_rejected_by_nginx),
             ("unknown-ca", unknown_ca_rejected_by_nginx),
+            ("expired", expired_rejected_by_nginx),
             ("unmapped", unmapped_fingerprint),
             ("base64-with-plus", base64_with_plus),
             ("forged-headers", forged_headers_overwritten),
-            ("forged-certificate-header", forged_certificate_without_tls_certificate),
+            (
+                "forged-certificate-header",
+                forged_certificate_without_tls_certificate,
+            ),
+            ("internal-location", internal_location_not_found),
         ],
     );
 }
@@ -125,7 +130,10 @@ fn revcheck_verifies_subject_identity() {
             ("two-common-names", two_common_names),
             ("unmapped", unmapped_subject),
             ("forged-headers", forged_headers_overwritten),
-            ("forged-certificate-header", forged_certificate_without_tls_certificate),
+            (
+                "forged-certificate-header",
+                forged_certificate_without_tls_certificate,
+            ),
         ],
     );
 }
@@ -185,7 +193,10 @@ fn revoked_by_crl(deployment: &Deployment) {
     let verdict = openssl_crl_verdict(files, GOOD);
     assert_eq!(verdict, "good", "openssl verify -crl_check on {GOOD}");
     let verdict = openssl_crl_verdict(files, CRL_REVOKED);
-    assert_eq!(verdict, "revoked", "openssl verify -crl_check on {CRL_REVOKED}");
+    assert_eq!(
+        verdict, "revoked",
+        "openssl verify -crl_check on {CRL_REVOKED}"
+    );
 
     let reply = deployment.request("revoked-by-crl", Some(CRL_REVOKED), &[]);
     deployment.assert_denied("revoked-by-crl", &reply, 403, "revoked");
@@ -196,7 +207,13 @@ fn ocsp_good(deployment: &Deployment) {
     assert_eq!(verdict, "good", "openssl ocsp on {OCSP_GOOD}");
 
     let reply = deployment.request("ocsp-good", Some(OCSP_GOOD), &[]);
-    deployment.assert_allowed("ocsp-good", &reply, OCSP_GOOD, &identity_of(OCSP_GOOD), "good");
+    deployment.assert_allowed(
+        "ocsp-good",
+        &reply,
+        OCSP_GOOD,
+        &identity_of(OCSP_GOOD),
+        "good",
+    );
 }
 
 fn revoked_by_ocsp(deployment: &Deployment) {
@@ -248,23 +265,40 @@ fn unknown_ca_rejected_by_nginx(deployment: &Deployment) {
     );
 }
 
+fn expired_rejected_by_nginx(deployment: &Deployment) {
+    assert_expired_per_openssl(&deployment.files);
+
+    let reply = deployment.request("expired", Some(EXPIRED), &[]);
+    assert_eq!(reply.status, 401, "{reply}");
+    deployment.assert_not_forwarded("expired");
+    let entry = deployment.access_log_entry("expired");
+    assert_eq!(
+        entry.field("verify"),
+        "FAILED:certificate has expired",
+        "{entry}"
+    );
+}
+
 fn unmapped_fingerprint(deployment: &Deployment) {
     let reply = deployment.request("unmapped", Some(UNMAPPED), &[]);
     deployment.assert_denied("unmapped", &reply, 403, "identity_unmapped");
 }
 
-/// The base64 of a PEM certificate can contain `+`, which URL-decoding as a form would turn
+/// Checks a certificate whose base64 contains `+`, which URL-decoding as a form would turn
 /// into a space. nginx escapes it as %2B in `$ssl_client_escaped_cert`.
 fn base64_with_plus(deployment: &Deployment) {
     let pem = &deployment.files.client(PLUS).leaf.cert_pem;
-    assert!(pem.contains('+'), "the PEM of {PLUS} must contain '+':\n{pem}");
+    assert!(
+        pem.contains('+'),
+        "the PEM of {PLUS} must contain '+':\n{pem}"
+    );
 
     let reply = deployment.request("base64-with-plus", Some(PLUS), &[]);
     deployment.assert_allowed("base64-with-plus", &reply, PLUS, &identity_of(PLUS), "good");
 }
 
-/// A client with a valid certificate that also sends identity and verification headers of
-/// its own: the application sees only what revcheck decided.
+/// Checks a client with a valid certificate that also sends identity and verification
+/// headers of its own. The application must receive only what revcheck decided.
 fn forged_headers_overwritten(deployment: &Deployment) {
     let forged = [
         ("X-Client-Identity", "forged-identity"),
@@ -291,7 +325,11 @@ fn forged_headers_overwritten(deployment: &Deployment) {
             "the application received a header with an underscore: {name}: {value}"
         );
     }
-    for name in ["X-SSL-Client-Verify", "X-SSL-Client-Cert", "X-Revcheck-Secret"] {
+    for name in [
+        "X-SSL-Client-Verify",
+        "X-SSL-Client-Cert",
+        "X-Revcheck-Secret",
+    ] {
         assert_eq!(
             echoed.header_values(name),
             Vec::<&str>::new(),
@@ -305,8 +343,8 @@ fn forged_headers_overwritten(deployment: &Deployment) {
     );
 }
 
-/// A client without a TLS certificate that sends a valid certificate and verification result
-/// in the headers that nginx uses towards revcheck. nginx must not forward them.
+/// Checks a client without a TLS certificate that sends a valid certificate and verification
+/// result in the headers that nginx uses towards revcheck. nginx must not forward them.
 fn forged_certificate_without_tls_certificate(deployment: &Deployment) {
     let pem = &deployment.files.client(GOOD).leaf.cert_pem;
     let escaped = utf8_percent_encode(pem, NON_ALPHANUMERIC).to_string();
@@ -318,6 +356,19 @@ fn forged_certificate_without_tls_certificate(deployment: &Deployment) {
     let reply = deployment.request("forged-certificate-header", None, &forged);
     assert_eq!(reply.status, 401, "{reply}");
     deployment.assert_not_forwarded("forged-certificate-header");
+}
+
+/// Checks that the check's location is `internal`, so a client cannot call revcheck
+/// through it.
+fn internal_location_not_found(deployment: &Deployment) {
+    let reply = curl(
+        &deployment.files,
+        deployment.address,
+        "/_revcheck",
+        Some(GOOD),
+        &[],
+    );
+    assert_eq!(reply.status, 404, "{reply}");
 }
 
 /// With `optional_no_ca`, the request reaches revcheck, which rejects it for want of a
@@ -337,26 +388,29 @@ fn unknown_ca_self_verify(deployment: &Deployment) {
 }
 
 fn expired_self_verify(deployment: &Deployment) {
-    let files = &deployment.files;
-    let output = openssl(&[
-        "verify",
-        "-CAfile",
-        path_text(&files.ca_pem("clients-crl")),
-        path_text(&files.client(EXPIRED).cert_path),
-    ]);
-    assert!(
-        output.stdout.contains("certificate has expired")
-            || output.stderr.contains("certificate has expired"),
-        "openssl verify should call {EXPIRED} expired:\n{}",
-        output.describe()
-    );
+    assert_expired_per_openssl(&deployment.files);
 
+    // optional_no_ca forgives only issuer errors, so nginx rejects the expired certificate
+    // itself with 495, which the example answers with 403. revcheck never receives it.
     let reply = deployment.request("expired", Some(EXPIRED), &[]);
-    deployment.assert_denied("expired", &reply, 403, "certificate_expired");
+    assert_eq!(reply.status, 403, "{reply}");
+    deployment.assert_not_forwarded("expired");
+    let entry = deployment.access_log_entry("expired");
+    assert_eq!(
+        entry.field("verify"),
+        "FAILED:certificate has expired",
+        "{entry}"
+    );
+    assert_eq!(entry.field("reason"), "-", "{entry}");
+    let error_log = deployment.prefix.error_log();
+    assert!(
+        error_log.contains("client SSL certificate verify error: (10:certificate has expired)"),
+        "nginx's error log does not show the expired certificate rejected:\n{error_log}"
+    );
 }
 
-/// A subject with two CN attributes. The identities file lists that exact subject, so only
-/// the ambiguity can deny it.
+/// Checks a subject with two CN attributes. The identities file lists that exact subject, so
+/// only the ambiguity can deny it.
 fn two_common_names(deployment: &Deployment) {
     let subject = openssl_subject(&deployment.files, TWO_CN);
     let common_names = subject
@@ -384,7 +438,11 @@ fn one_email(deployment: &Deployment) {
 
 fn two_emails(deployment: &Deployment) {
     let emails = openssl_emails(&deployment.files, TWO_EMAIL);
-    assert_eq!(emails.len(), 2, "openssl subjectAltName of {TWO_EMAIL}: {emails:?}");
+    assert_eq!(
+        emails.len(),
+        2,
+        "openssl subjectAltName of {TWO_EMAIL}: {emails:?}"
+    );
 
     let reply = deployment.request("two-emails", Some(TWO_EMAIL), &[]);
     deployment.assert_denied("two-emails", &reply, 403, "identity_ambiguous");
@@ -392,7 +450,11 @@ fn two_emails(deployment: &Deployment) {
 
 fn no_email(deployment: &Deployment) {
     let emails = openssl_emails(&deployment.files, UNMAPPED);
-    assert_eq!(emails, Vec::<String>::new(), "openssl subjectAltName of {UNMAPPED}");
+    assert_eq!(
+        emails,
+        Vec::<String>::new(),
+        "openssl subjectAltName of {UNMAPPED}"
+    );
 
     let reply = deployment.request("no-email", Some(UNMAPPED), &[]);
     deployment.assert_denied("no-email", &reply, 403, "identity_unmapped");
@@ -477,13 +539,8 @@ impl Deployment {
         let ocsp_responder =
             FixedResponder::start(pki.ocsp_response.clone(), "application/ocsp-response");
 
-        let config = write_revcheck_config(
-            work.path(),
-            &files,
-            example,
-            mapping,
-            &ocsp_responder.url,
-        );
+        let config =
+            write_revcheck_config(work.path(), &files, example, mapping, &ocsp_responder.url);
         let revcheck = RevcheckProcess::spawn(&config);
         let (prefix, nginx, address) =
             start_nginx(example, work.path(), revcheck.address, backend.address);
@@ -560,7 +617,8 @@ impl Deployment {
         self.assert_not_forwarded(case);
         let entry = self.access_log_entry(case);
         assert_eq!(entry.field("reason"), reason, "{entry}");
-        assert_eq!(entry.field("identity"), "-", "{entry}");
+        // auth_request_set stores an empty value when revcheck's response lacks the header.
+        assert_eq!(entry.field("identity"), "", "{entry}");
     }
 
     fn assert_not_forwarded(&self, case: &str) {
@@ -610,8 +668,8 @@ fn start_nginx(
 
     let snippet = read_example(IDENTITY_SNIPPET);
     fs::write(etc.join(IDENTITY_SNIPPET), snippet).expect("snippet is written");
-    // Created the way docs/nginx.md tells operators to: readable only by root, which runs
-    // nginx's master process.
+    // Readable only by root, which runs nginx's master process, as docs/nginx.md describes
+    // for operators.
     write_private(
         &etc.join("revcheck-secret.conf"),
         &format!("proxy_set_header X-Revcheck-Secret \"{PROXY_SECRET}\";\n"),
@@ -830,7 +888,7 @@ fn curl(
 struct AccessLogEntry(String);
 
 impl AccessLogEntry {
-    /// Returns the value of `name="VALUE"`; nginx writes `-` for a variable that is not set.
+    /// Returns the value of `name="VALUE"`. nginx writes `-` for a variable that was never set.
     fn field(&self, name: &str) -> &str {
         let start = format!(" {name}=\"");
         self.0
@@ -977,6 +1035,22 @@ fn openssl_ocsp_verdict(files: &PkiFiles, client: &str) -> String {
         .to_owned()
 }
 
+/// Checks that `openssl verify` calls [`EXPIRED`] expired.
+fn assert_expired_per_openssl(files: &PkiFiles) {
+    let output = openssl(&[
+        "verify",
+        "-CAfile",
+        path_text(&files.ca_pem("clients-crl")),
+        path_text(&files.client(EXPIRED).cert_path),
+    ]);
+    assert!(
+        output.stdout.contains("certificate has expired")
+            || output.stderr.contains("certificate has expired"),
+        "openssl verify should call {EXPIRED} expired:\n{}",
+        output.describe()
+    );
+}
+
 /// Checks that `openssl verify` rejects [`STRANGER`] against the CAs that nginx trusts.
 fn assert_stranger_not_trusted(files: &PkiFiles) {
     let output = openssl(&[
@@ -1111,7 +1185,7 @@ impl Pki {
         fs::write(tls_dir.join("server.pem"), &self.server.cert_pem).expect("server certificate");
         write_private(&tls_dir.join("server.key"), &self.server.key_pem);
 
-        // nginx trusts the CAs that revcheck knows, and not the stranger.
+        // nginx trusts the CAs that revcheck has configured, and not the stranger.
         let mut client_cas = String::new();
         for (id, ca) in &self.cas {
             fs::write(pki_dir.join(format!("{id}.pem")), ca.cert_pem()).expect("CA is written");

@@ -2,7 +2,10 @@
 //! small HTTP servers as real processes and threads on 127.0.0.1.
 //!
 //! Every test binary compiles this whole module but uses only part of it.
-#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the harness"
+)]
 
 pub mod nginx;
 pub mod responders;

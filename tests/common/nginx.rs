@@ -13,7 +13,7 @@ use super::{DEADLINE, path_text};
 /// Where Debian's `nginx` package installs the binary.
 pub const NGINX: &str = "/usr/sbin/nginx";
 
-/// Longest wait for nginx to exit after SIGTERM before it is killed.
+/// Maximum wait for nginx to exit after SIGTERM before it is killed.
 const STOP_LIMIT: Duration = Duration::from_secs(10);
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago. Another process may take it

@@ -1,8 +1,8 @@
-//! Minimal HTTP/1.1 servers on 127.0.0.1, each on its own thread: one that answers every
-//! request with a fixed body (an OCSP responder) and one that echoes the request headers it
+//! Minimal HTTP/1.1 servers on 127.0.0.1, each on its own thread: one that returns the same
+//! body for every request (an OCSP responder) and one that echoes the request headers it
 //! receives (the application behind nginx).
 //!
-//! Both answer one request per connection and then close it. Their threads end with the test
+//! Both serve one request per connection and then close it. Their threads end with the test
 //! process.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -10,14 +10,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// An HTTP responder that answers every request with the same body and counts the requests.
+/// An HTTP responder that sends the same body for every request and counts the requests.
 pub struct FixedResponder {
     pub url: String,
     requests: Arc<AtomicUsize>,
 }
 
 impl FixedResponder {
-    /// Starts answering with `body` and `content_type` on an OS-chosen port.
+    /// Starts serving `body` as `content_type` on an OS-chosen port.
     pub fn start(body: Vec<u8>, content_type: &'static str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind responder");
         let url = format!("http://{}/", listener.local_addr().expect("address"));
@@ -59,7 +59,7 @@ impl EchoedRequest {
     }
 }
 
-/// An application stand-in that answers 200 with a JSON body describing the request it
+/// An application stand-in that responds 200 with a JSON body describing the request it
 /// received (`{"method", "target", "headers": [[name, value], ...]}`) and keeps every request
 /// for later inspection.
 pub struct EchoBackend {
