@@ -1,0 +1,9 @@
+"""WSGI entry point, for example ``gunicorn example_site.wsgi`` from the example directory."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example_site.settings")
+
+application = get_wsgi_application()
