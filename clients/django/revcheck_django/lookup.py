@@ -147,6 +147,8 @@ def evaluate_status(status_response):
 
     Returns the verdict and, for a good certificate, the earliest ``next_update`` of the
     certificate and of the CA certificates above it, after which the response must not be used.
+    As in revcheck's GET /v1/auth, a CA certificate that no configured CA issued (``ca`` is
+    empty) is a trust anchor of revcheck's configuration, and its status is not required.
     """
     status = status_response.get("status")
     if status != "good":
@@ -155,19 +157,25 @@ def evaluate_status(status_response):
         return Verdict(False, reason, detail), None
 
     intermediates = status_response.get("intermediates", [])
-    if not isinstance(intermediates, list):
-        return Verdict(False, "revcheck_invalid_response", "intermediates is not a list"), None
-    for intermediate in intermediates:
-        intermediate_status = intermediate.get("status") if isinstance(intermediate, dict) else None
+    if not isinstance(intermediates, list) or not all(
+        isinstance(intermediate, dict) for intermediate in intermediates
+    ):
+        return Verdict(
+            False, "revcheck_invalid_response", "intermediates is not a list of objects"
+        ), None
+    checked = [intermediate for intermediate in intermediates if intermediate.get("ca")]
+    for intermediate in checked:
+        intermediate_status = intermediate.get("status")
         if intermediate_status != "good":
             reason = "ca_revoked" if intermediate_status == "revoked" else "undetermined"
-            subject = intermediate.get("subject") if isinstance(intermediate, dict) else None
-            detail = f"CA certificate {subject!r} has status {intermediate_status!r}"
+            detail = (
+                f"CA certificate {intermediate.get('subject')!r} has status {intermediate_status!r}"
+            )
             return Verdict(False, reason, detail), None
 
     try:
         expires_at = min(
-            parse_time(entry.get("next_update")) for entry in [status_response, *intermediates]
+            parse_time(entry.get("next_update")) for entry in [status_response, *checked]
         )
     except ValueError as error:
         return Verdict(False, "revcheck_invalid_response", str(error)), None

@@ -181,30 +181,32 @@ def http_get(url, headers=None):
 class Revcheck:
     """revcheck serving the demo PKI on an OS-chosen port of 127.0.0.1.
 
-    ``issuing_crl`` and ``root_crl`` are the CRL files for the issuing and the root CA.
+    ``issuing_crl`` and ``root_crl`` are the CRL files for the issuing and the root CA. With
+    ``root_crl=None`` the root CA is not configured.
     """
 
     def __init__(self, issuing_crl, root_crl=DEMO / "root-ca.crl"):
         self._directory = tempfile.TemporaryDirectory(prefix="revcheck-django-")
         directory = Path(self._directory.name)
-        config = directory / "revcheck.toml"
-        config.write_text(
-            f"""listen = "127.0.0.1:0"
+        config = f"""listen = "127.0.0.1:0"
 state_dir = "{directory / "state"}"
-
-[[ca]]
-id = "demo-root"
-certificate = "{DEMO / "root-ca.pem"}"
-crl = ["file:{root_crl}"]
 
 [[ca]]
 id = "demo-issuing"
 certificate = "{DEMO / "issuing-ca.pem"}"
 crl = ["file:{issuing_crl}"]
 """
-        )
+        if root_crl is not None:
+            config += f"""
+[[ca]]
+id = "demo-root"
+certificate = "{DEMO / "root-ca.pem"}"
+crl = ["file:{root_crl}"]
+"""
+        config_path = directory / "revcheck.toml"
+        config_path.write_text(config)
         self.child = ChildProcess(
-            [revcheck_binary(), "serve", "--config", config],
+            [revcheck_binary(), "serve", "--config", config_path],
             directory,
             child_environment(RUST_LOG="revcheck=info"),
             directory,

@@ -7,6 +7,7 @@ import sys
 from django.core import checks
 from django.test import SimpleTestCase, override_settings
 
+from revcheck_django.conf import NGINX_EXAMPLE_PROXY_SET_HEADERS
 from tests import support
 
 CHECK_ID = re.compile(r"revcheck\.[EW]\d{3}")
@@ -66,6 +67,27 @@ class ManageCheckTests(SimpleTestCase):
                 self.assertEqual(set(CHECK_ID.findall(output)), {check_id}, output)
                 # Every message comes with a hint that names the change to make.
                 self.assertIn("HINT:", output)
+
+
+def nginx_application_headers(site):
+    """Return the lowercase names that ``proxy_set_header`` sets in the nginx example site's
+    ``location /`` block, including those of the snippets that the block includes."""
+    nginx = support.REPOSITORY / "config" / "nginx"
+    text = (nginx / site).read_text()
+    block = text[text.index("    location / {") :]
+    block = block[: block.index("\n    }")]
+    for include in re.findall(r"include /etc/nginx/snippets/(\S+);", block):
+        block += (nginx / "snippets" / include).read_text()
+    return {name.lower() for name in re.findall(r"^\s*proxy_set_header\s+(\S+)", block, re.M)}
+
+
+class NginxExampleTests(SimpleTestCase):
+    def test_proxy_set_headers_match_nginx_example(self):
+        for site in ["mtls-app.conf", "mtls-app-self-verify.conf"]:
+            with self.subTest(site=site):
+                expected = nginx_application_headers(site) - {"host"}
+                documented = {name.lower() for name in NGINX_EXAMPLE_PROXY_SET_HEADERS}
+                self.assertEqual(documented, expected)
 
 
 def revcheck_errors():

@@ -181,7 +181,7 @@ class CacheTests(DirectLookupTestCase):
         self.assertEqual(RECORDED_SETS, [])
 
 
-class UnavailableRevcheckTests(DirectLookupTestCase):
+class OwnRevcheckTests(DirectLookupTestCase):
     """Each test runs its own revcheck, or none, so that stopping it affects no other test."""
 
     def start_own_revcheck(self):
@@ -230,6 +230,19 @@ class UnavailableRevcheckTests(DirectLookupTestCase):
             log = self.assert_denied("revcheck_error", certificate=GOOD)
 
         self.assertIn("HTTP 404 not_found", log)
+
+    def test_unconfigured_root_not_required(self):
+        # With only the issuing CA configured, revcheck reports the issuing CA certificate as
+        # unknown (issuer_not_configured). GET /v1/auth treats that certificate as a trust
+        # anchor, and so does the middleware.
+        revcheck = support.Revcheck(self.issuing_crl, root_crl=None)
+        self.addCleanup(revcheck.stop)
+
+        with override_settings(REVCHECK_URL=revcheck.url):
+            response = self.get(GOOD)
+
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.content, b"good-user")
 
     def test_revoked_issuing_ca_rejected(self):
         root_crl = self.crls.generate("root-revokes-issuing.crl.pem", "root-ca", ["02"], hours=2)
