@@ -213,6 +213,7 @@ class RevcheckMiddleware:
         if current_user.is_authenticated:
             await auth.alogout(request)
         await auth.alogin(request, user)
+        _replace_auser(request)
 
     def _end_revcheck_session(self, request, current_user):
         """Log out the session's user if this middleware logged them in.
@@ -229,6 +230,7 @@ class RevcheckMiddleware:
             await request.session.aget(auth.BACKEND_SESSION_KEY, "")
         ):
             await auth.alogout(request)
+            _replace_auser(request)
 
     def _reject_unless_allowed(self, request, outcome):
         if isinstance(outcome, Rejected):
@@ -257,6 +259,21 @@ def _require_authentication_middleware(request):
             "RevcheckMiddleware needs django.contrib.auth.middleware.AuthenticationMiddleware. "
             "Add it to MIDDLEWARE before revcheck_django.middleware.RevcheckMiddleware."
         )
+
+
+def _replace_auser(request):
+    """Make ``request.auser()`` return ``request.user`` after a login or logout.
+
+    AuthenticationMiddleware's ``auser()`` caches the first user it loads, and Django 5.2's
+    ``alogin()`` and ``alogout()`` replace only ``request.user`` (6.1 replaces ``auser`` too).
+    Without this, an async view would get the user from before the login or logout.
+    """
+    user = request.user
+
+    async def auser():
+        return user
+
+    request.auser = auser
 
 
 def _identity_problem(identity):

@@ -307,6 +307,23 @@ class AsyncClientTests(IdentityTestCase):
         self.assertEqual(await session.aget(SESSION_KEY), str(self.bob.pk))
         self.assertEqual(logged_out, [self.alice])
 
+    @override_settings(ROOT_URLCONF="tests.urls")
+    async def test_async_view_sees_new_user(self):
+        await self.async_client.get("/async/", headers={"X-Client-Identity": "alice"})
+
+        response = await self.async_client.get("/async/", headers={"X-Client-Identity": "bob"})
+
+        self.assertEqual(response.content, b"bob")
+
+    @override_settings(ROOT_URLCONF="tests.urls", REVCHECK_IDENTITY_REQUIRED=False)
+    async def test_async_view_sees_logout(self):
+        await self.async_client.get("/async/", headers={"X-Client-Identity": "alice"})
+
+        response = await self.async_client.get("/async/")
+
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response.content, b"")
+
     async def test_unknown_identity_rejected(self):
         with self.assertLogs("revcheck_django", "WARNING") as logs:
             response = await self.async_client.get("/", headers={"X-Client-Identity": "mallory"})
