@@ -61,10 +61,12 @@ class DirectLookupTestCase(TestCase):
         caches["default"].clear()
         RECORDED_SETS.clear()
 
-    def get(self, certificate=None, verify="SUCCESS", header=None):
+    def get(self, certificate=None, verify="SUCCESS"):
+        """Send ``GET /`` as nginx forwards it: ``certificate`` (a PEM file) escaped as in
+        ``$ssl_client_escaped_cert``, and ``verify`` as ``$ssl_client_verify``."""
         meta = {}
         if certificate is not None:
-            meta["HTTP_X_SSL_CLIENT_CERT"] = header or support.nginx_escaped(certificate)
+            meta["HTTP_X_SSL_CLIENT_CERT"] = support.nginx_escaped(certificate)
         if verify is not None:
             meta["HTTP_X_SSL_CLIENT_VERIFY"] = verify
         return self.client.get("/", **meta)
