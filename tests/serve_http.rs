@@ -292,7 +292,21 @@ fn metrics_use_contract_names() {
         "lookups before reading /metrics"
     );
 
-    let response = harness.get("/metrics");
+    // The fetch counter is incremented after the CRL is stored and written to the state
+    // directory, so it may trail the last_success that the harness waited for.
+    let response = poll_until("the successful fetch to be counted", || {
+        let response = harness.get("/metrics");
+        let counted = metric(
+            &response.body,
+            "revcheck_crl_fetches_total",
+            &[("ca", CA_WITH_CRL), ("outcome", "success")],
+        );
+        if counted >= Some(1.0) {
+            Ok(response)
+        } else {
+            Err(response.to_string())
+        }
+    });
     assert_eq!(response.status, 200, "{response}");
     let content_type = response.content_type.as_deref().unwrap_or_default();
     assert!(content_type.starts_with("text/plain"), "{response}");
