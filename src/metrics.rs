@@ -1,5 +1,9 @@
 //! Prometheus metrics. Names are a contract with dashboards and alert rules; labels take only
 //! CA ids and values from closed sets, never serial numbers or fingerprints.
+//!
+//! Every series whose labels are known in advance is created at zero when its CA or component
+//! is set up, so that `rate()` and `increase()` see the first event and alert rules can tell
+//! "no failures" from "no data".
 
 use prometheus::{
     Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
@@ -10,6 +14,7 @@ use prometheus::{
 #[derive(Clone, Debug)]
 pub struct Metrics {
     registry: Registry,
+    pub build_info: IntGaugeVec,
     pub ready: IntGauge,
     pub crl_entries: IntGaugeVec,
     pub crl_next_update: GaugeVec,
@@ -41,6 +46,13 @@ pub enum FetchOutcome {
 }
 
 impl FetchOutcome {
+    pub const ALL: [Self; 4] = [
+        Self::Success,
+        Self::FetchError,
+        Self::Invalid,
+        Self::NotModified,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Success => "success",
@@ -69,6 +81,15 @@ pub enum OcspOutcome {
 }
 
 impl OcspOutcome {
+    pub const ALL: [Self; 6] = [
+        Self::Good,
+        Self::Revoked,
+        Self::Unknown,
+        Self::FetchError,
+        Self::ErrorStatus,
+        Self::Invalid,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Good => "good",
@@ -100,9 +121,30 @@ impl CacheName {
     }
 }
 
+/// Values of the `status` label of `revcheck_lookups_total`: the certificate statuses, and
+/// `error` for a request answered without a verdict (unknown CA, malformed input).
+pub const LOOKUP_STATUSES: [&str; 4] = ["good", "revoked", "unknown", "error"];
+
+/// Values of the `operation` label of `revcheck_state_errors_total` for a CA with CRL sources.
+const CRL_STATE_OPERATIONS: [&str; 2] = ["save", "load"];
+/// Values of the `operation` label of `revcheck_state_errors_total` for a CA with OCSP
+/// responders.
+const OCSP_STATE_OPERATIONS: [&str; 2] = ["ocsp_save", "ocsp_load"];
+
 impl Metrics {
+    /// Registers every revcheck metric and the standard `process_*` metrics (CPU time, memory,
+    /// open file descriptors, start time; Linux only), and creates the series of the `status`
+    /// endpoint and of the OCSP cache at zero.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
+
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "revcheck_build_info",
+                "Always 1; the version label is the revcheck version that is running",
+            ),
+            &["version"],
+        )?;
 
         let ready = IntGauge::new(
             "revcheck_ready",
@@ -225,6 +267,7 @@ impl Metrics {
             &["decision", "reason"],
         )?;
 
+        registry.register(Box::new(build_info.clone()))?;
         registry.register(Box::new(ready.clone()))?;
         registry.register(Box::new(crl_entries.clone()))?;
         registry.register(Box::new(crl_next_update.clone()))?;
@@ -240,9 +283,24 @@ impl Metrics {
         registry.register(Box::new(cache_hits.clone()))?;
         registry.register(Box::new(cache_misses.clone()))?;
         registry.register(Box::new(auth_decisions.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for status in LOOKUP_STATUSES {
+            lookups.with_label_values(&["status", status]);
+        }
+        lookup_duration.with_label_values(&["status"]);
+        cache_hits.with_label_values(&[CacheName::Ocsp.as_str()]);
+        cache_misses.with_label_values(&[CacheName::Ocsp.as_str()]);
 
         Ok(Self {
             registry,
+            build_info,
             ready,
             crl_entries,
             crl_next_update,
@@ -300,8 +358,32 @@ impl Metrics {
             .inc();
     }
 
-    /// Drops the per-CA series of a CA that a reload removed, so that dashboards do not show
-    /// its last values forever.
+    /// Creates the counters and the OCSP histogram of CA `ca` at zero, for the sources it
+    /// uses. Series that already exist, after a reload, keep their values.
+    pub fn prepare_ca(&self, ca: &str, uses_crl: bool, uses_ocsp: bool) {
+        if uses_crl {
+            for outcome in FetchOutcome::ALL {
+                self.crl_fetches.with_label_values(&[ca, outcome.as_str()]);
+            }
+            self.crl_number_regressions.with_label_values(&[ca]);
+            for operation in CRL_STATE_OPERATIONS {
+                self.state_errors.with_label_values(&[ca, operation]);
+            }
+        }
+        if uses_ocsp {
+            for outcome in OcspOutcome::ALL {
+                self.ocsp_requests
+                    .with_label_values(&[ca, outcome.as_str()]);
+            }
+            self.ocsp_request_duration.with_label_values(&[ca]);
+            for operation in OCSP_STATE_OPERATIONS {
+                self.state_errors.with_label_values(&[ca, operation]);
+            }
+        }
+    }
+
+    /// Drops every series of a CA that a reload removed, so that dashboards do not show its
+    /// last values forever. Its counters start again from zero if it comes back.
     pub fn forget_ca(&self, ca: &str) {
         for gauge in [
             &self.crl_next_update,
@@ -311,6 +393,24 @@ impl Metrics {
             let _ = gauge.remove_label_values(&[ca]);
         }
         let _ = self.crl_entries.remove_label_values(&[ca]);
+        let _ = self.crl_number_regressions.remove_label_values(&[ca]);
+        let _ = self.ocsp_request_duration.remove_label_values(&[ca]);
+        for outcome in FetchOutcome::ALL {
+            let _ = self
+                .crl_fetches
+                .remove_label_values(&[ca, outcome.as_str()]);
+        }
+        for outcome in OcspOutcome::ALL {
+            let _ = self
+                .ocsp_requests
+                .remove_label_values(&[ca, outcome.as_str()]);
+        }
+        for operation in CRL_STATE_OPERATIONS
+            .into_iter()
+            .chain(OCSP_STATE_OPERATIONS)
+        {
+            let _ = self.state_errors.remove_label_values(&[ca, operation]);
+        }
     }
 
     /// Renders every metric in the Prometheus text format.
@@ -351,6 +451,81 @@ mod tests {
             "revcheck_cache_misses_total{cache=\"ocsp\"} 1",
         ] {
             assert!(text.contains(line), "missing {line} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn prepared_series_start_at_zero() {
+        let metrics = Metrics::new().expect("metrics register");
+        metrics.prepare_ca("crl-only", true, false);
+        metrics.prepare_ca("ocsp-only", false, true);
+
+        let text = metrics.render();
+
+        for line in [
+            "revcheck_lookups_total{endpoint=\"status\",status=\"error\"} 0",
+            "revcheck_lookup_duration_seconds_count{endpoint=\"status\"} 0",
+            "revcheck_cache_hits_total{cache=\"ocsp\"} 0",
+            "revcheck_crl_fetches_total{ca=\"crl-only\",outcome=\"fetch_error\"} 0",
+            "revcheck_crl_number_regressions_total{ca=\"crl-only\"} 0",
+            "revcheck_state_errors_total{ca=\"crl-only\",operation=\"save\"} 0",
+            "revcheck_ocsp_requests_total{ca=\"ocsp-only\",outcome=\"error_status\"} 0",
+            "revcheck_ocsp_request_duration_seconds_count{ca=\"ocsp-only\"} 0",
+            "revcheck_state_errors_total{ca=\"ocsp-only\",operation=\"ocsp_load\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line} in:\n{text}");
+        }
+        let build_info = format!(
+            "revcheck_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(
+            text.contains(&build_info),
+            "missing {build_info} in:\n{text}"
+        );
+        // A CA gets series only for the sources it uses.
+        assert!(
+            !text.contains("revcheck_ocsp_requests_total{ca=\"crl-only\""),
+            "{text}"
+        );
+        assert!(
+            !text.contains("revcheck_crl_fetches_total{ca=\"ocsp-only\""),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn forgotten_ca_has_no_series() {
+        let metrics = Metrics::new().expect("metrics register");
+        metrics.prepare_ca("removed", true, true);
+        metrics.prepare_ca("kept", true, true);
+        metrics.crl_entries.with_label_values(&["removed"]).set(3);
+
+        metrics.forget_ca("removed");
+        let text = metrics.render();
+
+        assert!(!text.contains("ca=\"removed\""), "{text}");
+        assert!(
+            text.contains("revcheck_crl_fetches_total{ca=\"kept\",outcome=\"success\"} 0"),
+            "{text}"
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn process_metrics_render() {
+        let text = Metrics::new().expect("metrics register").render();
+
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(
+                text.lines().any(|line| line.starts_with(name)),
+                "missing {name} in:\n{text}"
+            );
         }
     }
 }

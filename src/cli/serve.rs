@@ -134,6 +134,13 @@ impl Generation {
             )
             .with_state(StateStore::new(config.state_dir.clone())),
         );
+        for authority in authorities.iter() {
+            metrics.prepare_ca(
+                authority.id(),
+                authority.method().uses_crl(),
+                authority.method().uses_ocsp(),
+            );
+        }
         refresher.load_state();
 
         let (stop_refresh, stopped) = watch::channel(false);
