@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::LogFormat;
+
 /// Exit status for a usage error or an invalid configuration (sysexits EX_USAGE).
 pub const EXIT_USAGE: u8 = 64;
 /// Exit status for input that cannot be read or decoded (sysexits EX_DATAERR).
@@ -58,15 +60,39 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Starts the tracing subscriber: human-readable lines on stderr, level from `RUST_LOG`
-/// (default `info`).
-fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr)
-        .init();
+/// Starts the tracing subscriber, writing to stderr in `format`. `RUST_LOG` selects what is
+/// logged, in `tracing_subscriber::EnvFilter` syntax such as `info` or
+/// `revcheck::ocsp=debug,info`. Without it, or when it is invalid, the level is `info`.
+fn init_tracing(format: LogFormat) {
+    let from_environment = tracing_subscriber::EnvFilter::try_from_default_env();
+    let invalid_filter = match &from_environment {
+        Err(error) if std::env::var_os(tracing_subscriber::EnvFilter::DEFAULT_ENV).is_some() => {
+            Some(error.to_string())
+        }
+        _ => None,
+    };
+    let filter = from_environment.unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+
+    match format {
+        LogFormat::Text => {
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(colour)
+                .with_writer(std::io::stderr)
+                .init();
+        }
+        // The event's fields sit at the top level of each object beside `timestamp`, `level`,
+        // `message` and `target`. Fields of the enclosing spans are under `span` and `spans`.
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
+
+    if let Some(error) = invalid_filter {
+        tracing::warn!(%error, "RUST_LOG is invalid, so the log level is info; fix its syntax");
+    }
 }

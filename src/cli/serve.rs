@@ -28,8 +28,8 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: &ServeArgs) -> ExitCode {
-    init_tracing();
-
+    // The configuration chooses the log format, so tracing starts after it is read, and
+    // problems in the file are printed as plain text.
     let (config, authorities, gate) = match load(&args.config) {
         Ok(loaded) => loaded,
         Err(message) => {
@@ -37,6 +37,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    init_tracing(config.log_format);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -336,6 +337,9 @@ async fn reload(
     };
     if config.listen != running.listen || config.listen_unix != running.listen_unix {
         tracing::warn!("listen and listen_unix changes take effect only after a restart");
+    }
+    if config.log_format != running.log_format {
+        tracing::warn!("log_format changes take effect only after a restart");
     }
     // The [ocsp] cache settings and the fetch limits of OCSP requests stay as at start.
 

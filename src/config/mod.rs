@@ -61,6 +61,8 @@ pub struct Config {
     /// Tolerance for clocks that differ between the server and CRL issuers (`clock_skew`),
     /// at most 1 hour.
     pub clock_skew: Duration,
+    /// Format of the log lines on stderr (`log_format`, default `text`).
+    pub log_format: LogFormat,
     /// Limits on CRL downloads (`[fetch]`).
     pub fetch: FetchConfig,
     /// Schedule of CRL downloads (`[refresh]`).
@@ -179,6 +181,16 @@ impl RevocationMethod {
     pub fn uses_ocsp(self) -> bool {
         self != Self::Crl
     }
+}
+
+/// Format of the log lines that `revcheck serve` writes to stderr (`log_format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event: time, level, target, message, then `key=value`
+    /// fields.
+    Text,
+    /// One JSON object per line, with the event's fields at the top level, for log collectors.
+    Json,
 }
 
 /// The access decision for an undetermined status (`on_unknown`).
@@ -311,6 +323,13 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
         .optional("drain_timeout")
         .and_then(|entry| entry.duration(problems, MinDuration::GreaterThanZero, MAX_DRAIN_TIMEOUT))
         .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+    let log_format = ca::read_choice(
+        &mut root,
+        "log_format",
+        &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+        problems,
+    )
+    .unwrap_or(LogFormat::Text);
     let fetch = read_fetch(root.optional_table("fetch", problems), problems);
     let refresh = read_refresh(root.optional_table("refresh", problems), problems);
     let ocsp_cache = read_ocsp_cache(root.optional_table("ocsp", problems), problems);
@@ -325,6 +344,7 @@ fn read_config(table: &toml::Table, path: &Path, problems: &mut Problems) -> Con
         state_dir,
         drain_timeout,
         clock_skew,
+        log_format,
         fetch,
         refresh,
         ocsp_cache,
@@ -636,6 +656,38 @@ crl = ["http://127.0.0.1:9000/issuing_2.crl"]
     }
 
     #[test]
+    fn log_format_read() {
+        assert_eq!(load_text(DEMO_CA).log_format, LogFormat::Text);
+        for (value, expected) in [("text", LogFormat::Text), ("json", LogFormat::Json)] {
+            let config = load_text(&format!("log_format = \"{value}\"\n{DEMO_CA}"));
+            assert_eq!(config.log_format, expected, "log_format = {value}");
+        }
+    }
+
+    #[test]
+    fn unknown_log_format_listed() {
+        let text = format!("log_format = \"logfmt\"\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            ["log_format = \"logfmt\": unknown value; write one of \"text\", \"json\""]
+        );
+    }
+
+    #[test]
+    fn log_format_must_be_string() {
+        let text = format!("log_format = 1\n{DEMO_CA}");
+
+        assert_eq!(
+            problems(&text),
+            [
+                "log_format = 1: expected a string, found an integer; write one of \"text\", \
+                 \"json\""
+            ]
+        );
+    }
+
+    #[test]
     fn ca_found_by_id() {
         let config = load_text(DEMO_CA);
 
@@ -688,7 +740,7 @@ crl = ["file:crl/demo.crl"]
         assert_eq!(
             problems(&text),
             [
-                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, auth, ca"
+                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, log_format, fetch, refresh, ocsp, auth, ca"
             ]
         );
     }
@@ -701,7 +753,7 @@ crl = ["file:crl/demo.crl"]
             problems(&text),
             [
                 "\"colour scheme\": unknown key; allowed keys here are listen, clock_skew, \
-                 listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, auth, ca"
+                 listen_unix, state_dir, drain_timeout, log_format, fetch, refresh, ocsp, auth, ca"
             ]
         );
     }
@@ -1367,7 +1419,7 @@ crl = ["http://127.0.0.1:9000/demo.crl"]
                  as \"127.0.0.1:8480\" or \"[::1]:8480\", or \"none\" to serve only on listen_unix",
                 "ca[0].id = \"Demo\": invalid CA id; use 1 to 64 lowercase letters, digits, '-' or \
                  '_', starting with a letter or digit",
-                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, auth, ca",
+                "colour: unknown key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, log_format, fetch, refresh, ocsp, auth, ca",
             ]
         );
     }
@@ -1410,7 +1462,7 @@ crl = ["gopher://x/ca.crl"]
             error.to_string(),
             "invalid configuration in /etc/revcheck/revcheck.toml (2 problems):\n  ca: missing \
              key; add at least one [[ca]] table with id, certificate and crl\n  colour: unknown \
-             key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, fetch, refresh, ocsp, auth, ca"
+             key; allowed keys here are listen, clock_skew, listen_unix, state_dir, drain_timeout, log_format, fetch, refresh, ocsp, auth, ca"
         );
     }
 
