@@ -545,7 +545,7 @@ impl Inner {
                     tracing::warn!(
                         ca = %authority.ca_id,
                         serial = %cert_id.serial_number(),
-                        responder_url = %responder_url,
+                        source = %responder_url,
                         reason = error.reason_code(),
                         error = %error,
                         "OCSP request failed"

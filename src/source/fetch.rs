@@ -61,6 +61,23 @@ pub enum FetchError {
     },
 }
 
+impl FetchError {
+    /// Returns a short, stable reason code for log lines.
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            Self::Http { .. } => "fetch_failed",
+            Self::Timeout { .. } => "fetch_timeout",
+            Self::Status { .. } => "fetch_http_status",
+            Self::TooLarge { .. } => "fetch_too_large",
+            Self::File { .. } => "fetch_file_unreadable",
+            Self::RedirectNotAllowed { .. } => "fetch_redirect_not_allowed",
+            Self::TooManyRedirects { .. } => "fetch_too_many_redirects",
+            Self::BadRedirect { .. } => "fetch_bad_redirect",
+            Self::DeadlineExceeded { .. } => "fetch_deadline_exceeded",
+        }
+    }
+}
+
 /// HTTP validators of a body fetched before (RFC 9110 section 8.8), sent back so that an
 /// unchanged CRL is answered with 304 Not Modified.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
+use tracing::Instrument;
 
 use super::decide::{CertificateFacts, Decision, decide};
 use crate::config::Config;
@@ -12,6 +13,7 @@ use std::cmp::Ordering;
 
 use super::chain::ChainCheck;
 use super::decide::StatusSource;
+use super::decision_log::log_verdict;
 use super::ocsp::{decision_from_error, decision_from_response};
 use super::policy::{Verdict, combine, first_source, second_source};
 use crate::config::{OcspHash, OcspRequestForm, RevocationMethod, UnknownPolicy};
@@ -205,12 +207,38 @@ impl Authority {
         now: SystemTime,
     ) -> Verdict {
         let first_kind = first_source(self.method);
-        let first = self.ask(first_kind, subject, cache, now).await;
-        let second = match second_source(self.method, &first) {
-            Some(kind) => Some(self.ask(kind, subject, cache, now).await),
-            None => None,
+        let decide = async {
+            let first = self.ask(first_kind, subject, cache, now).await;
+            let second = match second_source(self.method, &first) {
+                Some(kind) => Some(self.ask(kind, subject, cache, now).await),
+                None => None,
+            };
+            combine(first, second)
         };
-        combine(first, second)
+        // A failed OCSP request is logged inside this span, so its line also names the
+        // certificate's fingerprint. CRL decisions send no request and skip the span's cost.
+        let verdict = if self.method.uses_ocsp() {
+            decide.instrument(self.lookup_span(subject)).await
+        } else {
+            decide.await
+        };
+
+        log_verdict(&self.id, subject, &verdict, first_kind, self.on_unknown);
+        verdict
+    }
+
+    fn lookup_span(&self, subject: Lookup<'_>) -> tracing::Span {
+        match subject {
+            Lookup::Serial(serial) => {
+                tracing::info_span!("revocation_check", ca = %self.id, serial = %serial)
+            }
+            Lookup::Certificate(certificate) => tracing::info_span!(
+                "revocation_check",
+                ca = %self.id,
+                serial = %certificate.serial(),
+                fingerprint = %certificate.fingerprint_hex()
+            ),
+        }
     }
 
     async fn ask(

@@ -4,6 +4,7 @@
 mod authority;
 mod chain;
 mod decide;
+mod decision_log;
 mod ocsp;
 mod policy;
 mod refresh;

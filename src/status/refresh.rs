@@ -272,9 +272,9 @@ impl Refresher {
             Err(error) => {
                 let message = error.to_string();
                 if authority.source_crl(index).is_some() {
-                    tracing::warn!(ca = authority.id(), source = %source, error = %message, "CRL fetch failed; keeping the CRL already held");
+                    tracing::warn!(ca = authority.id(), source = %source, reason = error.reason_code(), error = %message, "CRL fetch failed; keeping the CRL already held");
                 } else {
-                    tracing::warn!(ca = authority.id(), source = %source, error = %message, "CRL fetch failed; no CRL from this source is held");
+                    tracing::warn!(ca = authority.id(), source = %source, reason = error.reason_code(), error = %message, "CRL fetch failed; no CRL from this source is held");
                 }
                 self.metrics
                     .count_fetch(authority.id(), FetchOutcome::FetchError);
