@@ -121,9 +121,13 @@ impl CacheName {
     }
 }
 
+/// Values of the `endpoint` label of `revcheck_lookups_total` and
+/// `revcheck_lookup_duration_seconds`: `/v1/status` lookups and `/v1/auth` requests.
+const LOOKUP_ENDPOINTS: [&str; 2] = ["status", "auth"];
+
 /// Values of the `status` label of `revcheck_lookups_total`: the certificate statuses, and
-/// `error` for a request answered without a verdict (unknown CA, malformed input).
-pub const LOOKUP_STATUSES: [&str; 4] = ["good", "revoked", "unknown", "error"];
+/// `error` for a request that ended without a verdict (unknown CA, malformed input).
+const LOOKUP_STATUSES: [&str; 4] = ["good", "revoked", "unknown", "error"];
 
 /// Values of the `operation` label of `revcheck_state_errors_total` for a CA with CRL sources.
 const CRL_STATE_OPERATIONS: [&str; 2] = ["save", "load"];
@@ -133,8 +137,8 @@ const OCSP_STATE_OPERATIONS: [&str; 2] = ["ocsp_save", "ocsp_load"];
 
 impl Metrics {
     /// Registers every revcheck metric and the standard `process_*` metrics (CPU time, memory,
-    /// open file descriptors, start time; Linux only), and creates the series of the `status`
-    /// endpoint and of the OCSP cache at zero.
+    /// open file descriptors, start time; Linux only), and creates the series of every lookup
+    /// endpoint and cache at zero.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
 
@@ -291,12 +295,16 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        for status in LOOKUP_STATUSES {
-            lookups.with_label_values(&["status", status]);
+        for endpoint in LOOKUP_ENDPOINTS {
+            for status in LOOKUP_STATUSES {
+                lookups.with_label_values(&[endpoint, status]);
+            }
+            lookup_duration.with_label_values(&[endpoint]);
         }
-        lookup_duration.with_label_values(&["status"]);
-        cache_hits.with_label_values(&[CacheName::Ocsp.as_str()]);
-        cache_misses.with_label_values(&[CacheName::Ocsp.as_str()]);
+        for cache in [CacheName::Ocsp, CacheName::Auth] {
+            cache_hits.with_label_values(&[cache.as_str()]);
+            cache_misses.with_label_values(&[cache.as_str()]);
+        }
 
         Ok(Self {
             registry,
@@ -464,6 +472,9 @@ mod tests {
 
         for line in [
             "revcheck_lookups_total{endpoint=\"status\",status=\"error\"} 0",
+            "revcheck_lookups_total{endpoint=\"auth\",status=\"revoked\"} 0",
+            "revcheck_lookup_duration_seconds_count{endpoint=\"auth\"} 0",
+            "revcheck_cache_misses_total{cache=\"auth\"} 0",
             "revcheck_lookup_duration_seconds_count{endpoint=\"status\"} 0",
             "revcheck_cache_hits_total{cache=\"ocsp\"} 0",
             "revcheck_crl_fetches_total{ca=\"crl-only\",outcome=\"fetch_error\"} 0",
