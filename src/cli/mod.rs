@@ -65,9 +65,9 @@ pub fn main() -> ExitCode {
 /// `revcheck::ocsp=debug,info`. Without it, or when it is invalid, the level is `info`.
 fn init_tracing(format: LogFormat) {
     let from_environment = tracing_subscriber::EnvFilter::try_from_default_env();
-    let invalid_filter = match &from_environment {
-        Err(error) if std::env::var_os(tracing_subscriber::EnvFilter::DEFAULT_ENV).is_some() => {
-            Some(error.to_string())
+    let invalid_filter = match (&from_environment, std::env::var_os("RUST_LOG")) {
+        (Err(error), Some(value)) => {
+            Some((value.to_string_lossy().into_owned(), error.to_string()))
         }
         _ => None,
     };
@@ -92,7 +92,11 @@ fn init_tracing(format: LogFormat) {
             .init(),
     }
 
-    if let Some(error) = invalid_filter {
-        tracing::warn!(%error, "RUST_LOG is invalid, so the log level is info; fix its syntax");
+    if let Some((value, error)) = invalid_filter {
+        tracing::warn!(
+            rust_log = %value,
+            %error,
+            "RUST_LOG is invalid, so the log level is info; fix its syntax"
+        );
     }
 }
