@@ -1,6 +1,8 @@
-//! Log lines for verdicts that matter to access control: every revoked certificate, every
-//! undetermined status that the CA's policy denies, and every one that `on_unknown = "allow"`
-//! lets through.
+//! Log lines for revocation verdicts that matter to access control: every revoked
+//! certificate, every undetermined status that the CA's policy denies, and every one that
+//! `on_unknown = "allow"` lets through. They cover `/v1/status` lookups, which make no access
+//! decision of their own, and the revocation step of `/v1/auth`, whose access decision the
+//! auth module logs in a line of its own.
 //!
 //! Each line carries `ca`, `serial`, `fingerprint` (when the lookup had the whole certificate),
 //! `reason` and `source`, and never the certificate itself.
@@ -10,9 +12,9 @@ use super::decide::{Decision, StatusSource};
 use super::policy::Verdict;
 use crate::config::UnknownPolicy;
 
-/// Writes one line for `verdict` unless the certificate is good. `first_source` is the source
-/// the CA asks first: an undetermined verdict always carries that source's reason, because
-/// [`super::policy::combine`] keeps the first reason when both sources are undetermined.
+/// Writes one line for `verdict` unless the certificate is good. `first_source` is the first
+/// source of the CA's method. An undetermined verdict always carries that source's reason,
+/// because [`super::policy::combine`] keeps the first reason when both are undetermined.
 pub(super) fn log_verdict(
     ca: &str,
     subject: Lookup<'_>,
@@ -41,7 +43,7 @@ pub(super) fn log_verdict(
                 revocation_reason = reason.map(|reason| reason.as_str()),
                 source,
                 stale,
-                "certificate is revoked; access denied"
+                "certificate is revoked"
             );
         }
         Decision::Unknown(unknown) => {
@@ -55,7 +57,7 @@ pub(super) fn log_verdict(
                     detail = %unknown.detail,
                     source,
                     on_unknown = "deny",
-                    "revocation status undetermined; access denied by on_unknown = \"deny\""
+                    "revocation status is undetermined and on_unknown = \"deny\" denies access"
                 ),
                 UnknownPolicy::Allow => tracing::warn!(
                     ca,
@@ -65,7 +67,7 @@ pub(super) fn log_verdict(
                     detail = %unknown.detail,
                     source,
                     on_unknown = "allow",
-                    "revocation status undetermined; access allowed by on_unknown = \"allow\""
+                    "revocation status is undetermined and on_unknown = \"allow\" allows access"
                 ),
             }
         }
