@@ -1,8 +1,11 @@
-//! Observability of `revcheck serve` as a child process: `/metrics` passes `promtool check
-//! metrics`, the alert rules pass `promtool check rules` and their unit tests, every query of
-//! the Grafana dashboard parses and names only metrics that revcheck exports, and JSON log
-//! lines name the CA, certificate, reason and source of every denial, fail-open allowance and
-//! fetch failure without ever containing a certificate body.
+//! Observability of `revcheck serve` as a child process. `/metrics` passes `promtool check
+//! metrics`, and the alert rules pass `promtool check rules` and their unit tests. Every query
+//! of the Grafana dashboard parses and names only metrics that revcheck exports. JSON log lines
+//! name the CA, certificate, reason and source of every denial, fail-open allowance and fetch
+//! failure, and never contain a certificate body or the proxy's shared secret.
+//!
+//! The log test drives `/v1/status` lookups and `/v1/auth` requests that end revoked,
+//! undetermined (denied and allowed) and in error, and CRL and OCSP fetches that fail.
 //!
 //! promtool comes from `PROMTOOL`, which `scripts/test` sets, or from `.tools/` where that
 //! script unpacks it. Expected fingerprints come from `openssl x509 -fingerprint`.
@@ -36,7 +39,7 @@ const CA_GARBAGE: &str = "garbage";
 /// CA whose CRL URL points at a closed port. Undetermined statuses are allowed
 /// (`on_unknown = "allow"`).
 const CA_DOWN: &str = "down";
-/// CA answered by OCSP only, from a responder URL at a closed port.
+/// CA whose only revocation source is an OCSP responder URL at a closed port.
 const CA_OCSP: &str = "ocsp";
 
 /// Serial number of the revoked leaf. The high bit is set, so the DER INTEGER content, which
@@ -51,13 +54,19 @@ const DOWN_LEAF_SERIAL_HEX: &str = "04";
 const OCSP_LEAF_SERIAL: [u8; 1] = [0x05];
 const OCSP_LEAF_SERIAL_HEX: &str = "05";
 
+/// Shared secret of the `[auth]` table, and a wrong one that a test client sends. Neither may
+/// appear in the log.
+const PROXY_SECRET: &str = "obs-proxy-secret-5d1c8e";
+const WRONG_SECRET: &str = "obs-wrong-secret-93a0f7";
+
 /// Bytes served in place of a CRL: neither DER nor PEM.
 const GARBAGE: &[u8] = b"\x00\x01 this is not a CRL \xff\xfe";
 
 /// Metrics of the product contract, which dashboards and alert rules rely on.
-const CONTRACT_METRICS: [&str; 12] = [
+const CONTRACT_METRICS: [&str; 13] = [
     "revcheck_lookups_total",
     "revcheck_lookup_duration_seconds",
+    "revcheck_auth_decisions_total",
     "revcheck_crl_fetches_total",
     "revcheck_crl_entries",
     "revcheck_crl_this_update_timestamp_seconds",
@@ -114,6 +123,10 @@ fn metrics_pass_promtool_check() {
             .lines()
             .any(|line| line.starts_with(&format!("# TYPE {name} ")));
         assert!(type_line, "no # TYPE line for {name}:\n{metrics}");
+        let help_line = metrics.lines().any(|line| {
+            line.len() > name.len() + 8 && line.starts_with(&format!("# HELP {name} "))
+        });
+        assert!(help_line, "no help text for {name}:\n{metrics}");
     }
     for name in ["process_cpu_seconds_total", "process_resident_memory_bytes"] {
         assert!(exported.contains(name), "{name} not exported:\n{metrics}");
@@ -306,30 +319,46 @@ fn unknown_log_format_rejected() {
 }
 
 #[test]
-fn json_logs_name_certificate_and_reason() {
+fn invalid_rust_log_reported() {
+    let dir = tempfile::tempdir().expect("temporary directory is created");
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+    let config = dir.path().join("revcheck.toml");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nlog_format = \"json\"\n\n[[ca]]\nid = \"demo-root\"\n\
+         certificate = \"{}\"\ncrl = [\"file:{}\"]\n",
+        path_text(&demo.join("root-ca.pem")),
+        path_text(&demo.join("root-ca.crl"))
+    );
+    fs::write(&config, text).expect("configuration is written");
+
+    let revcheck = RevcheckProcess::spawn(&config, "revcheck=loud");
+    let events = revcheck.log_events();
+
+    let warning = find_event(
+        &events,
+        &[(
+            "message",
+            "RUST_LOG is invalid, so the log level is info; fix its syntax",
+        )],
+    );
+    assert_fields(warning, &[("level", "WARN"), ("rust_log", "revcheck=loud")]);
+    // The info level applies: the start is logged.
+    find_event(&events, &[("message", "starting revcheck")]);
+}
+
+#[test]
+fn status_and_fetch_log_lines_name_certificate() {
     let harness = Harness::start();
     harness.drive_lookups();
     let pki = &harness.pki;
-    let crl_server = harness.crl_server;
-    let closed = harness.closed_address;
-
-    let lines = harness.revcheck.log_lines();
-    let events: Vec<Value> = lines
-        .iter()
-        .map(|line| match serde_json::from_str(line) {
-            Ok(event) => event,
-            Err(error) => panic!("log line is not JSON ({error}): {line}"),
-        })
-        .collect();
+    let events = harness.revcheck.log_events();
 
     // Revoked, by certificate: the fingerprint is that of `openssl x509 -fingerprint`.
-    let revoked_fingerprint =
-        openssl_fingerprint(&pki.write_pem("revoked.pem", &pki.revoked.cert_pem));
     let revoked = find_event(
         &events,
         &[
-            ("message", "certificate is revoked; access denied"),
-            ("fingerprint", &revoked_fingerprint),
+            ("message", "certificate is revoked"),
+            ("fingerprint", &openssl_fingerprint(&pki.revoked.cert_pem)),
         ],
     );
     assert_fields(
@@ -348,13 +377,12 @@ fn json_logs_name_certificate_and_reason() {
     let by_serial = events
         .iter()
         .find(|event| {
-            event["message"] == "certificate is revoked; access denied"
-                && event.get("fingerprint").is_none()
+            event["message"] == "certificate is revoked" && event.get("fingerprint").is_none()
         })
         .unwrap_or_else(|| {
             panic!(
                 "no revocation line without fingerprint:\n{}",
-                lines.join("\n")
+                lines(&events)
             )
         });
     assert_fields(
@@ -368,14 +396,12 @@ fn json_logs_name_certificate_and_reason() {
     );
 
     // Undetermined and denied: the CRL source serves garbage, so no CRL is held.
-    let garbage_fingerprint =
-        openssl_fingerprint(&pki.write_pem("garbage-leaf.pem", &pki.garbage_leaf.cert_pem));
     let denied = find_event(
         &events,
         &[
             (
                 "message",
-                "revocation status undetermined; access denied by on_unknown = \"deny\"",
+                "revocation status is undetermined and on_unknown = \"deny\" denies access",
             ),
             ("ca", CA_GARBAGE),
         ],
@@ -385,7 +411,10 @@ fn json_logs_name_certificate_and_reason() {
         &[
             ("level", "WARN"),
             ("serial", GARBAGE_LEAF_SERIAL_HEX),
-            ("fingerprint", &garbage_fingerprint),
+            (
+                "fingerprint",
+                &openssl_fingerprint(&pki.garbage_leaf.cert_pem),
+            ),
             ("reason", "no_crl"),
             ("source", "crl"),
             ("on_unknown", "deny"),
@@ -393,14 +422,12 @@ fn json_logs_name_certificate_and_reason() {
     );
 
     // Undetermined and allowed by the CA's fail-open policy.
-    let down_fingerprint =
-        openssl_fingerprint(&pki.write_pem("down-leaf.pem", &pki.down_leaf.cert_pem));
     let allowed = find_event(
         &events,
         &[
             (
                 "message",
-                "revocation status undetermined; access allowed by on_unknown = \"allow\"",
+                "revocation status is undetermined and on_unknown = \"allow\" allows access",
             ),
             ("ca", CA_DOWN),
         ],
@@ -410,7 +437,7 @@ fn json_logs_name_certificate_and_reason() {
         &[
             ("level", "WARN"),
             ("serial", DOWN_LEAF_SERIAL_HEX),
-            ("fingerprint", &down_fingerprint),
+            ("fingerprint", &openssl_fingerprint(&pki.down_leaf.cert_pem)),
             ("reason", "no_crl"),
             ("source", "crl"),
             ("on_unknown", "allow"),
@@ -418,7 +445,7 @@ fn json_logs_name_certificate_and_reason() {
     );
 
     // CRL fetch failures: a body that is not a CRL, and a server that is down.
-    let garbage_url = format!("http://{crl_server}/{CA_GARBAGE}.crl");
+    let garbage_url = format!("http://{}/{CA_GARBAGE}.crl", harness.crl_server);
     let rejected = find_event(
         &events,
         &[
@@ -434,7 +461,7 @@ fn json_logs_name_certificate_and_reason() {
             ("reason", "crl_malformed"),
         ],
     );
-    let down_url = format!("http://{closed}/{CA_DOWN}.crl");
+    let down_url = format!("http://{}/{CA_DOWN}.crl", harness.closed_address);
     let unreachable = find_event(
         &events,
         &[
@@ -455,9 +482,8 @@ fn json_logs_name_certificate_and_reason() {
     );
 
     // OCSP request failure: the certificate's fingerprint comes from the enclosing span.
-    let ocsp_fingerprint =
-        openssl_fingerprint(&pki.write_pem("ocsp-leaf.pem", &pki.ocsp_leaf.cert_pem));
-    let responder_url = format!("http://{closed}/");
+    let ocsp_fingerprint = openssl_fingerprint(&pki.ocsp_leaf.cert_pem);
+    let responder_url = format!("http://{}/", harness.closed_address);
     let ocsp_failure = find_event(
         &events,
         &[("message", "OCSP request failed"), ("ca", CA_OCSP)],
@@ -480,7 +506,7 @@ fn json_logs_name_certificate_and_reason() {
         &[
             (
                 "message",
-                "revocation status undetermined; access denied by on_unknown = \"deny\"",
+                "revocation status is undetermined and on_unknown = \"deny\" denies access",
             ),
             ("ca", CA_OCSP),
         ],
@@ -494,30 +520,137 @@ fn json_logs_name_certificate_and_reason() {
             ("source", "ocsp"),
         ],
     );
+}
 
-    // No certificate body, whole or in part, plain or URL-escaped.
-    for line in &lines {
-        assert!(
-            !line.contains("BEGIN CERTIFICATE"),
-            "log line contains a PEM header: {line}"
+#[test]
+fn auth_log_lines_name_certificate() {
+    let harness = Harness::start();
+    harness.drive_lookups();
+    let pki = &harness.pki;
+    let events = harness.revcheck.log_events();
+
+    // One line per denial: certificate, reason and the source that decided.
+    let cases = [
+        (
+            &pki.revoked,
+            CA_REVOKING,
+            REVOKED_SERIAL_HEX,
+            "revoked",
+            "crl",
+        ),
+        (
+            &pki.garbage_leaf,
+            CA_GARBAGE,
+            GARBAGE_LEAF_SERIAL_HEX,
+            "undetermined",
+            "",
+        ),
+        (
+            &pki.foreign_leaf,
+            "",
+            REVOKED_SERIAL_HEX,
+            "unknown_issuer",
+            "",
+        ),
+    ];
+    for (leaf, ca, serial, reason, source) in cases {
+        let fingerprint = openssl_fingerprint(&leaf.cert_pem);
+        let denials = matching_events(
+            &events,
+            &[("message", "access denied"), ("fingerprint", &fingerprint)],
+        );
+        assert_eq!(
+            denials.len(),
+            1,
+            "{reason}: denial lines:\n{}",
+            lines(&events)
+        );
+        assert_fields(
+            denials[0],
+            &[
+                ("level", "WARN"),
+                ("ca", ca),
+                ("serial", serial),
+                ("reason", reason),
+                ("source", source),
+            ],
         );
     }
-    for certificate in pki.all_certificate_pems() {
+
+    // Denials before a certificate was read carry the reason and empty certificate fields.
+    for reason in [
+        "no_certificate",
+        "proxy_secret_invalid",
+        "malformed_certificate_header",
+    ] {
+        let denials = matching_events(&events, &[("message", "access denied"), ("reason", reason)]);
+        assert_eq!(
+            denials.len(),
+            1,
+            "{reason}: denial lines:\n{}",
+            lines(&events)
+        );
+        assert_fields(denials[0], &[("level", "WARN"), ("fingerprint", "")]);
+    }
+
+    // The fail-open allowance of the CA whose CRL server is down.
+    let fingerprint = openssl_fingerprint(&pki.down_leaf.cert_pem);
+    let allowances = matching_events(
+        &events,
+        &[("reason", "unknown_allowed"), ("fingerprint", &fingerprint)],
+    );
+    assert_eq!(allowances.len(), 1, "allowance lines:\n{}", lines(&events));
+    assert_fields(
+        allowances[0],
+        &[
+            ("level", "WARN"),
+            ("ca", CA_DOWN),
+            ("serial", DOWN_LEAF_SERIAL_HEX),
+        ],
+    );
+}
+
+#[test]
+fn logs_hold_no_certificate_or_secret() {
+    let harness = Harness::start();
+    harness.drive_lookups();
+    let log = harness.revcheck.log_lines();
+    assert!(
+        log.iter().any(|line| line.contains("access denied")),
+        "the requests were not logged:\n{}",
+        log.join("\n")
+    );
+
+    for line in &log {
+        for forbidden in [
+            "BEGIN CERTIFICATE",
+            "BEGIN%20CERTIFICATE",
+            PROXY_SECRET,
+            WRONG_SECRET,
+        ] {
+            assert!(
+                !line.contains(forbidden),
+                "log line contains {forbidden}: {line}"
+            );
+        }
+    }
+
+    // No certificate body, whole or one line of it, plain or URL-escaped as nginx sends it.
+    for certificate in harness.pki.all_certificate_pems() {
         let body_lines: Vec<&str> = certificate
             .lines()
             .filter(|line| !line.starts_with("-----"))
             .collect();
-        let body = body_lines.concat();
-        for line in &lines {
-            assert!(
-                !line.contains(&body),
-                "log line contains a certificate body: {line}"
-            );
-            for body_line in &body_lines {
-                let escaped = utf8_percent_encode(body_line, NON_ALPHANUMERIC).to_string();
+        let mut forbidden: Vec<String> = vec![body_lines.concat()];
+        for body_line in &body_lines {
+            forbidden.push((*body_line).to_owned());
+            forbidden.push(utf8_percent_encode(body_line, NON_ALPHANUMERIC).to_string());
+        }
+        for line in &log {
+            for text in &forbidden {
                 assert!(
-                    !line.contains(body_line) && !line.contains(&escaped),
-                    "log line contains the certificate line {body_line}: {line}"
+                    !line.contains(text.as_str()),
+                    "log line contains {text}: {line}"
                 );
             }
         }
@@ -549,7 +682,7 @@ impl Harness {
         let crl_server = start_crl_server(&runtime, pki.served_dir());
         let closed_address = closed_address();
         let config = pki.write_config(crl_server, closed_address);
-        let revcheck = RevcheckProcess::spawn(&config);
+        let revcheck = RevcheckProcess::spawn(&config, "info");
 
         let harness = Harness {
             revcheck,
@@ -559,7 +692,7 @@ impl Harness {
             pki,
         };
         poll_until("the first fetch from every CRL source", || {
-            let (status, body) = harness.get("/v1/cas");
+            let HttpResponse { status, body, .. } = harness.get("/v1/cas");
             let cas: Value = serde_json::from_str(&body).map_err(|error| error.to_string())?;
             let all_fetched = [CA_REVOKING, CA_GARBAGE, CA_DOWN].iter().all(|id| {
                 cas["cas"]
@@ -576,11 +709,12 @@ impl Harness {
         harness
     }
 
-    /// Sends lookups that end good, revoked, undetermined (denied and allowed) and in error,
-    /// one of them through OCSP, so that every lookup series and histogram has samples.
+    /// Sends lookups and `/v1/auth` requests that end good, revoked, undetermined (denied and
+    /// allowed) and in error, one of them through OCSP, so that every lookup series and
+    /// histogram has samples and every kind of log line is written.
     fn drive_lookups(&self) {
         let pki = &self.pki;
-        let expectations = [
+        let status_lookups = [
             (
                 self.get(&format!("/v1/status/{CA_REVOKING}/8001")),
                 200,
@@ -613,27 +747,120 @@ impl Harness {
             ),
             (self.get("/v1/status/no-such-ca/01"), 404, "unknown_ca"),
         ];
-        for (index, ((status, body), expected_status, expected_body)) in
-            expectations.into_iter().enumerate()
-        {
-            assert_eq!(status, expected_status, "lookup {index}: {body}");
-            assert!(body.contains(expected_body), "lookup {index}: {body}");
+        for (index, (response, status, body)) in status_lookups.into_iter().enumerate() {
+            assert_eq!(
+                response.status, status,
+                "status lookup {index}: {response:?}"
+            );
+            assert!(
+                response.body.contains(body),
+                "status lookup {index}: {response:?}"
+            );
         }
+
+        let escaped =
+            |leaf: &TestLeaf| utf8_percent_encode(&leaf.cert_pem, NON_ALPHANUMERIC).to_string();
+        // A certificate header cut in the middle of its base64 body.
+        let truncated = escaped(&pki.good)[..400].to_owned();
+        let auth_requests = [
+            (
+                self.auth(Some(&escaped(&pki.revoked)), PROXY_SECRET),
+                403,
+                Some("revoked"),
+            ),
+            (
+                self.auth(Some(&escaped(&pki.garbage_leaf)), PROXY_SECRET),
+                403,
+                Some("undetermined"),
+            ),
+            (
+                self.auth(Some(&escaped(&pki.down_leaf)), PROXY_SECRET),
+                200,
+                None,
+            ),
+            (
+                self.auth(Some(&escaped(&pki.good)), PROXY_SECRET),
+                200,
+                None,
+            ),
+            (
+                self.auth(Some(&escaped(&pki.foreign_leaf)), PROXY_SECRET),
+                403,
+                Some("unknown_issuer"),
+            ),
+            (
+                self.auth(Some(&truncated), PROXY_SECRET),
+                403,
+                Some("malformed_certificate_header"),
+            ),
+            (self.auth(None, PROXY_SECRET), 401, Some("no_certificate")),
+            (
+                self.auth(Some(&escaped(&pki.good)), WRONG_SECRET),
+                403,
+                Some("proxy_secret_invalid"),
+            ),
+        ];
+        for (index, (response, status, reason)) in auth_requests.into_iter().enumerate() {
+            assert_eq!(
+                response.status, status,
+                "auth request {index}: {response:?}"
+            );
+            assert_eq!(
+                response.header("x-revcheck-reason").as_deref(),
+                reason,
+                "auth request {index}: {response:?}"
+            );
+        }
+
+        // revcheck writes each request's line before it sends the response, and stderr keeps
+        // the order, so once the last request's line is read, so are those before it.
+        poll_until("the log line of the last request", || {
+            let lines = self.revcheck.log_lines();
+            if lines
+                .iter()
+                .any(|line| line.contains("proxy_secret_invalid"))
+            {
+                Ok(())
+            } else {
+                Err(lines.join("\n"))
+            }
+        });
     }
 
     fn scrape_metrics(&self) -> String {
-        let (status, body) = self.get("/metrics");
-        assert_eq!(status, 200, "GET /metrics: {body}");
-        body
+        let response = self.get("/metrics");
+        assert_eq!(response.status, 200, "GET /metrics: {response:?}");
+        response.body
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
-        http_request(self.revcheck.address, "GET", path, None)
+    fn get(&self, path: &str) -> HttpResponse {
+        http_request(self.revcheck.address, "GET", path, &[], None)
     }
 
-    fn post_certificate(&self, pem: &str) -> (u16, String) {
+    fn post_certificate(&self, pem: &str) -> HttpResponse {
         let body = serde_json::json!({ "certificate": pem }).to_string();
-        http_request(self.revcheck.address, "POST", "/v1/status", Some(&body))
+        let headers = [("Content-Type", "application/json")];
+        http_request(
+            self.revcheck.address,
+            "POST",
+            "/v1/status",
+            &headers,
+            Some(&body),
+        )
+    }
+
+    /// Sends `GET /v1/auth` as nginx does: the verification result `SUCCESS` when a
+    /// certificate is forwarded, else `NONE`, and the shared secret `secret`.
+    fn auth(&self, escaped_certificate: Option<&str>, secret: &str) -> HttpResponse {
+        let mut headers = vec![("X-Revcheck-Secret", secret)];
+        match escaped_certificate {
+            Some(certificate) => {
+                headers.push(("X-SSL-Client-Verify", "SUCCESS"));
+                headers.push(("X-SSL-Client-Cert", certificate));
+            }
+            None => headers.push(("X-SSL-Client-Verify", "NONE")),
+        }
+        http_request(self.revcheck.address, "GET", "/v1/auth", &headers, None)
     }
 }
 
@@ -649,6 +876,9 @@ struct Pki {
     garbage_leaf: TestLeaf,
     down_leaf: TestLeaf,
     ocsp_leaf: TestLeaf,
+    /// Issued by a CA that is not configured.
+    foreign_ca: TestCa,
+    foreign_leaf: TestLeaf,
 }
 
 impl Pki {
@@ -661,6 +891,7 @@ impl Pki {
         let garbage_ca = root("observability CA with a garbage CRL");
         let down_ca = root("observability CA whose CRL server is down");
         let ocsp_ca = root("observability OCSP CA");
+        let foreign_ca = root("observability unconfigured CA");
         let leaf = |issuer: &TestCa, common_name: &str, serial: &[u8]| {
             issuer
                 .leaf(&LeafSpec {
@@ -684,6 +915,7 @@ impl Pki {
             &DOWN_LEAF_SERIAL,
         );
         let ocsp_leaf = leaf(&ocsp_ca, "client of the OCSP CA", &OCSP_LEAF_SERIAL);
+        let foreign_leaf = leaf(&foreign_ca, "client of an unconfigured CA", &REVOKED_SERIAL);
 
         let now = SystemTime::now();
         let crl = revoking_ca
@@ -713,6 +945,8 @@ impl Pki {
             garbage_leaf,
             down_leaf,
             ocsp_leaf,
+            foreign_ca,
+            foreign_leaf,
         }
     }
 
@@ -737,12 +971,26 @@ impl Pki {
             self.garbage_leaf.cert_pem.clone(),
             self.down_leaf.cert_pem.clone(),
             self.ocsp_leaf.cert_pem.clone(),
+            self.foreign_ca.cert_pem(),
+            self.foreign_leaf.cert_pem.clone(),
         ]
     }
 
-    /// Writes `revcheck.toml` for the four CAs with JSON logs, a 1-second refresh interval and
-    /// an OS-chosen listening port.
+    /// Writes `revcheck.toml` for the four CAs with JSON logs, a 1-second refresh interval, an
+    /// OS-chosen listening port and an `[auth]` table that maps the good leaf and the leaf of
+    /// the CA whose CRL server is down to identities.
     fn write_config(&self, crl_server: SocketAddr, closed: SocketAddr) -> PathBuf {
+        let good = openssl_fingerprint(&self.good.cert_pem);
+        let down = openssl_fingerprint(&self.down_leaf.cert_pem);
+        let identities = format!("{good}\tgood-client\n{down}\tdown-client\n");
+        fs::write(self.dir.path().join("identities.tsv"), identities)
+            .expect("identities file is written");
+        fs::write(
+            self.dir.path().join("proxy-secret"),
+            format!("{PROXY_SECRET}\n"),
+        )
+        .expect("secret file is written");
+
         for (id, ca) in [
             (CA_REVOKING, &self.revoking_ca),
             (CA_GARBAGE, &self.garbage_ca),
@@ -760,6 +1008,11 @@ timeout = "5s"
 
 [refresh]
 interval = "1s"
+
+[auth]
+identities = "identities.tsv"
+secret_header = "X-Revcheck-Secret"
+secret_file = "proxy-secret"
 
 [[ca]]
 id = "{CA_REVOKING}"
@@ -801,12 +1054,14 @@ struct RevcheckProcess {
 }
 
 impl RevcheckProcess {
-    fn spawn(config: &Path) -> RevcheckProcess {
+    /// Starts `revcheck serve --config config` with `RUST_LOG` set to `rust_log`, and waits for
+    /// its `listening` line.
+    fn spawn(config: &Path, rust_log: &str) -> RevcheckProcess {
         let mut child = Command::new(REVCHECK)
             .arg("serve")
             .arg("--config")
             .arg(config)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -841,6 +1096,17 @@ impl RevcheckProcess {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Parses every log line as JSON, failing the test on a line that is not.
+    fn log_events(&self) -> Vec<Value> {
+        self.log_lines()
+            .iter()
+            .map(|line| match serde_json::from_str(line) {
+                Ok(event) => event,
+                Err(error) => panic!("log line is not JSON ({error}): {line}"),
+            })
+            .collect()
     }
 }
 
@@ -897,24 +1163,50 @@ fn closed_address() -> SocketAddr {
     listener.local_addr().expect("bound address is known")
 }
 
-/// Sends one HTTP/1.1 request and returns the status and body.
+/// A response from revcheck: status, header lines and body.
+#[derive(Debug)]
+struct HttpResponse {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl HttpResponse {
+    /// Returns the value of header `name`, compared without regard to case.
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    }
+}
+
+/// Sends one HTTP/1.1 request with `headers` and returns the response.
 fn http_request(
     address: SocketAddr,
     method: &str,
     path: &str,
+    headers: &[(&str, &str)],
     body: Option<&str>,
-) -> (u16, String) {
+) -> HttpResponse {
     let mut stream = TcpStream::connect(address)
         .unwrap_or_else(|error| panic!("connecting to revcheck at {address} failed: {error}"));
     stream
         .set_read_timeout(Some(DEADLINE))
         .expect("read timeout is set");
     let body = body.unwrap_or_default();
-    let request = format!(
+    let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+         Content-Length: {}\r\n",
         body.len()
     );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
     stream
         .write_all(request.as_bytes())
         .unwrap_or_else(|error| panic!("{method} {path} failed: {error}"));
@@ -931,15 +1223,18 @@ fn http_request(
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or_else(|| panic!("{method} {path}: no status code in {head}"));
-    let chunked = head
-        .lines()
-        .any(|line| line.eq_ignore_ascii_case("transfer-encoding: chunked"));
-    let body = if chunked {
-        decode_chunked(body)
-    } else {
-        body.to_owned()
+    let mut response = HttpResponse {
+        status,
+        head: head.to_owned(),
+        body: body.to_owned(),
     };
-    (status, body)
+    if response
+        .header("transfer-encoding")
+        .is_some_and(|value| value.eq_ignore_ascii_case("chunked"))
+    {
+        response.body = decode_chunked(body);
+    }
+    response
 }
 
 /// Joins the chunks of a body sent with `Transfer-Encoding: chunked` (RFC 9112 section 7.1).
@@ -1104,7 +1399,8 @@ fn metric_names(query: &str) -> BTreeSet<String> {
         let quotes_before = query[..query.len() - rest.len() + start]
             .matches('"')
             .count();
-        if quotes_before % 2 == 0 && (word.starts_with("revcheck_") || word.starts_with("process_"))
+        if quotes_before.is_multiple_of(2)
+            && (word.starts_with("revcheck_") || word.starts_with("process_"))
         {
             names.insert(word.to_owned());
         }
@@ -1123,15 +1419,25 @@ fn exported_names(metrics: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Returns the first event whose fields equal every pair of `fields`.
-fn find_event<'a>(events: &'a [Value], fields: &[(&str, &str)]) -> &'a Value {
+/// Returns every event whose fields equal every pair of `fields`.
+fn matching_events<'a>(events: &'a [Value], fields: &[(&str, &str)]) -> Vec<&'a Value> {
     events
         .iter()
-        .find(|event| fields.iter().all(|(key, value)| event[*key] == *value))
-        .unwrap_or_else(|| {
-            let all: Vec<String> = events.iter().map(Value::to_string).collect();
-            panic!("no log line with {fields:?}; log:\n{}", all.join("\n"))
-        })
+        .filter(|event| fields.iter().all(|(key, value)| event[*key] == *value))
+        .collect()
+}
+
+/// Returns the first event whose fields equal every pair of `fields`.
+fn find_event<'a>(events: &'a [Value], fields: &[(&str, &str)]) -> &'a Value {
+    matching_events(events, fields)
+        .first()
+        .copied()
+        .unwrap_or_else(|| panic!("no log line with {fields:?}; log:\n{}", lines(events)))
+}
+
+fn lines(events: &[Value]) -> String {
+    let lines: Vec<String> = events.iter().map(Value::to_string).collect();
+    lines.join("\n")
 }
 
 fn assert_fields(event: &Value, fields: &[(&str, &str)]) {
@@ -1140,20 +1446,23 @@ fn assert_fields(event: &Value, fields: &[(&str, &str)]) {
     }
 }
 
-/// Returns the SHA-256 fingerprint of the certificate at `path` as `openssl x509` computes it,
-/// in lowercase hex without colons.
-fn openssl_fingerprint(path: &Path) -> String {
-    let output = Command::new(OPENSSL)
-        .args([
-            "x509",
-            "-noout",
-            "-fingerprint",
-            "-sha256",
-            "-in",
-            path_text(path),
-        ])
-        .output()
+/// Returns the SHA-256 fingerprint of the PEM certificate `pem` as `openssl x509` computes
+/// it, in lowercase hex without colons.
+fn openssl_fingerprint(pem: &str) -> String {
+    let mut child = Command::new(OPENSSL)
+        .args(["x509", "-noout", "-fingerprint", "-sha256"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("openssl runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(pem.as_bytes())
+        .expect("openssl reads the certificate");
+    let output = child.wait_with_output().expect("openssl finishes");
     assert!(
         output.status.success(),
         "openssl x509 failed: {}",
