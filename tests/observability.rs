@@ -14,16 +14,15 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{REVCHECK, path_text, run};
+use common::revcheck::RevcheckProcess;
+use common::{DEADLINE, REVCHECK, path_text, poll_until, run};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use revcheck::fixtures::{CrlSpec, LeafSpec, RevokedSpec, TestCa, TestLeaf};
 use serde_json::Value;
@@ -90,10 +89,6 @@ const GRAFANA_VARIABLES: [(&str, &str); 8] = [
     ("${job}", ".*"),
     ("$job", ".*"),
 ];
-
-/// Upper bound on every wait for revcheck: startup, the first fetches. Not a speed check.
-const DEADLINE: Duration = Duration::from_secs(20);
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 #[test]
 fn metrics_pass_promtool_check() {
@@ -331,8 +326,8 @@ fn invalid_rust_log_reported() {
     );
     fs::write(&config, text).expect("configuration is written");
 
-    let revcheck = RevcheckProcess::spawn(&config, "revcheck=loud");
-    let events = revcheck.log_events();
+    let revcheck = RevcheckProcess::spawn_with_log_filter(&config, "revcheck=loud");
+    let events = log_events(&revcheck);
 
     let warning = find_event(
         &events,
@@ -351,7 +346,7 @@ fn status_and_fetch_log_lines_name_certificate() {
     let harness = Harness::start();
     harness.drive_lookups();
     let pki = &harness.pki;
-    let events = harness.revcheck.log_events();
+    let events = log_events(&harness.revcheck);
 
     // Revoked, by certificate: the fingerprint is that of `openssl x509 -fingerprint`.
     let revoked = find_event(
@@ -527,7 +522,7 @@ fn auth_log_lines_name_certificate() {
     let harness = Harness::start();
     harness.drive_lookups();
     let pki = &harness.pki;
-    let events = harness.revcheck.log_events();
+    let events = log_events(&harness.revcheck);
 
     // One line per denial: certificate, reason and the source that decided.
     let cases = [
@@ -614,7 +609,7 @@ fn auth_log_lines_name_certificate() {
 fn logs_hold_no_certificate_or_secret() {
     let harness = Harness::start();
     harness.drive_lookups();
-    let log = harness.revcheck.log_lines();
+    let log = log_lines(&harness.revcheck);
     assert!(
         log.iter().any(|line| line.contains("access denied")),
         "the requests were not logged:\n{}",
@@ -682,7 +677,7 @@ impl Harness {
         let crl_server = start_crl_server(&runtime, pki.served_dir());
         let closed_address = closed_address();
         let config = pki.write_config(crl_server, closed_address);
-        let revcheck = RevcheckProcess::spawn(&config, "info");
+        let revcheck = RevcheckProcess::spawn(&config);
 
         let harness = Harness {
             revcheck,
@@ -815,7 +810,7 @@ impl Harness {
         // revcheck writes each request's line before it sends the response, and stderr keeps
         // the order, so once the last request's line is read, so are those before it.
         poll_until("the log line of the last request", || {
-            let lines = self.revcheck.log_lines();
+            let lines = log_lines(&self.revcheck);
             if lines
                 .iter()
                 .any(|line| line.contains("proxy_secret_invalid"))
@@ -1043,107 +1038,20 @@ ocsp = ["http://{closed}/"]
     }
 }
 
-/// A running `revcheck serve` whose stderr is collected line by line. Dropping it kills and
-/// reaps the process by its PID.
-struct RevcheckProcess {
-    child: Child,
-    /// Address from the JSON `listening` line.
-    address: SocketAddr,
-    log: Arc<Mutex<Vec<String>>>,
-    log_reader: Option<JoinHandle<()>>,
+/// Returns every line that revcheck wrote to stderr so far.
+fn log_lines(revcheck: &RevcheckProcess) -> Vec<String> {
+    revcheck.log().lines().map(str::to_owned).collect()
 }
 
-impl RevcheckProcess {
-    /// Starts `revcheck serve --config config` with `RUST_LOG` set to `rust_log`, and waits for
-    /// its `listening` line.
-    fn spawn(config: &Path, rust_log: &str) -> RevcheckProcess {
-        let mut child = Command::new(REVCHECK)
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", rust_log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("revcheck serve starts");
-
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (address_sender, address_receiver) = mpsc::channel();
-        let log_reader = {
-            let log = Arc::clone(&log);
-            thread::spawn(move || read_log(stderr, &log, &address_sender))
-        };
-        let mut process = RevcheckProcess {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-            log_reader: Some(log_reader),
-        };
-        match address_receiver.recv_timeout(DEADLINE) {
-            Ok(address) => process.address = address,
-            Err(error) => panic!(
-                "no JSON `listening` line from revcheck ({error}); log:\n{}",
-                process.log_lines().join("\n")
-            ),
-        }
-        process
-    }
-
-    fn log_lines(&self) -> Vec<String> {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Parses every log line as JSON, failing the test on a line that is not.
-    fn log_events(&self) -> Vec<Value> {
-        self.log_lines()
-            .iter()
-            .map(|line| match serde_json::from_str(line) {
-                Ok(event) => event,
-                Err(error) => panic!("log line is not JSON ({error}): {line}"),
-            })
-            .collect()
-    }
-}
-
-impl Drop for RevcheckProcess {
-    fn drop(&mut self) {
-        // `Child::kill` signals the child's own PID, and does nothing once it has been reaped.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.log_reader.take() {
-            let _ = reader.join();
-        }
-        if thread::panicking() {
-            eprintln!("revcheck log:\n{}", self.log_lines().join("\n"));
-        }
-    }
-}
-
-/// Copies revcheck's stderr lines into `log` until the process closes it, and sends the `addr`
-/// of the JSON `listening` line to `address_sender`.
-fn read_log(
-    stderr: ChildStderr,
-    log: &Mutex<Vec<String>>,
-    address_sender: &mpsc::Sender<SocketAddr>,
-) {
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        let address = serde_json::from_str::<Value>(&line)
-            .ok()
-            .filter(|event| event["message"] == "listening")
-            .and_then(|event| event["addr"].as_str().and_then(|addr| addr.parse().ok()));
-        if let Some(address) = address {
-            let _ = address_sender.send(address);
-        }
-        log.lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(line);
-    }
+/// Parses every log line as JSON, failing the test on a line that is not.
+fn log_events(revcheck: &RevcheckProcess) -> Vec<Value> {
+    log_lines(revcheck)
+        .iter()
+        .map(|line| match serde_json::from_str(line) {
+            Ok(event) => event,
+            Err(error) => panic!("log line is not JSON ({error}): {line}"),
+        })
+        .collect()
 }
 
 /// Serves the files in `document_root` over HTTP on an OS-chosen port of 127.0.0.1, until
@@ -1252,21 +1160,6 @@ fn decode_chunked(mut text: &str) -> String {
         }
         body.push_str(&rest[..size]);
         text = rest[size..].strip_prefix("\r\n").unwrap_or(&rest[size..]);
-    }
-}
-
-/// Calls `probe` every `POLL_INTERVAL` until it returns `Ok`, and fails the test after
-/// `DEADLINE` with the last `Err`.
-fn poll_until<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match probe() {
-            Ok(value) => return value,
-            Err(last) if start.elapsed() >= DEADLINE => {
-                panic!("timed out after {DEADLINE:?} waiting for {what}; last seen: {last}")
-            }
-            Err(_) => thread::sleep(POLL_INTERVAL),
-        }
     }
 }
 

@@ -14,7 +14,7 @@ use super::{DEADLINE, REVCHECK, poll_until};
 /// one behind, even when an assertion fails.
 pub struct RevcheckProcess {
     child: Child,
-    /// Address from the `listening` log line.
+    /// Address from the `listening` log line, in the text or the JSON log format.
     pub address: SocketAddr,
     /// Everything the process wrote to stderr so far.
     log: Arc<Mutex<String>>,
@@ -24,12 +24,18 @@ pub struct RevcheckProcess {
 impl RevcheckProcess {
     /// Starts `revcheck serve --config config` and waits for its `listening` log line.
     pub fn spawn(config: &Path) -> RevcheckProcess {
+        Self::spawn_with_log_filter(config, "info")
+    }
+
+    /// Starts `revcheck serve --config config` with `RUST_LOG` set to `rust_log`, and waits for
+    /// its `listening` log line.
+    pub fn spawn_with_log_filter(config: &Path, rust_log: &str) -> RevcheckProcess {
         let mut command = Command::new(REVCHECK);
         command
             .arg("serve")
             .arg("--config")
             .arg(config)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -52,7 +58,7 @@ impl RevcheckProcess {
         match address_receiver.recv_timeout(DEADLINE) {
             Ok(address) => process.address = address,
             Err(error) => panic!(
-                "no `listening addr=` line from revcheck ({error}); log:\n{}",
+                "no `listening` line from revcheck ({error}); log:\n{}",
                 process.log()
             ),
         }
@@ -105,20 +111,31 @@ impl Drop for RevcheckProcess {
     }
 }
 
-/// Copies revcheck's stderr into `log` until the process closes it, and sends the address in
-/// each `listening addr=ADDRESS` line to `address_sender`.
+/// Copies revcheck's stderr into `log` until the process closes it, and sends the address of
+/// each `listening` line to `address_sender`.
 fn read_log(stderr: ChildStderr, log: &Mutex<String>, address_sender: &mpsc::Sender<SocketAddr>) {
     for line in BufReader::new(stderr).lines() {
         let Ok(line) = line else { break };
-        let address = line
-            .split_once("listening addr=")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|text| text.parse().ok());
-        if let Some(address) = address {
+        if let Some(address) = listening_address(&line) {
             let _ = address_sender.send(address);
         }
         let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
         log.push_str(&line);
         log.push('\n');
     }
+}
+
+/// Returns the address of a `listening` line: `listening addr=ADDRESS` in the text format, or
+/// an object with `"message":"listening"` and `"addr"` in the JSON format.
+fn listening_address(line: &str) -> Option<SocketAddr> {
+    if line.starts_with('{') {
+        let event: serde_json::Value = serde_json::from_str(line).ok()?;
+        if event["message"] != "listening" {
+            return None;
+        }
+        return event["addr"].as_str()?.parse().ok();
+    }
+    line.split_once("listening addr=")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|text| text.parse().ok())
 }
