@@ -652,7 +652,7 @@ async fn decide_client(
         );
     };
     let verdict = authority
-        .verdict(Lookup::Certificate(certificate), ocsp, now)
+        .verdict_without_log(Lookup::Certificate(certificate), ocsp, now)
         .await;
     facts.source = verdict.source;
     facts.status = Some(verdict.status());
@@ -678,7 +678,7 @@ async fn decide_client(
             continue;
         };
         let verdict = issuer
-            .verdict(Lookup::Certificate(ca_certificate), ocsp, now)
+            .verdict_without_log(Lookup::Certificate(ca_certificate), ocsp, now)
             .await;
         match check_verdict(&verdict, issuer) {
             VerdictCheck::Allowed => {}

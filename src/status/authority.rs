@@ -197,10 +197,30 @@ impl Authority {
         self.ocsp.as_ref()
     }
 
+    /// Decides the status of a certificate like [`Authority::verdict_without_log`], and writes
+    /// one log line when it is not good.
+    pub async fn verdict(
+        &self,
+        subject: Lookup<'_>,
+        cache: Option<&OcspCache>,
+        now: SystemTime,
+    ) -> Verdict {
+        let verdict = self.verdict_without_log(subject, cache, now).await;
+        log_verdict(
+            &self.id,
+            subject,
+            &verdict,
+            first_source(self.method),
+            self.on_unknown,
+        );
+        verdict
+    }
+
     /// Decides the status of a certificate under the CA's method: the first source, the
     /// second when the first leaves it undetermined, combined by [`combine`]. OCSP answers come
     /// through `cache`, which sends one request per certificate however many lookups wait.
-    pub async fn verdict(
+    /// Callers that log the outcome themselves, such as the access check, use this form.
+    pub async fn verdict_without_log(
         &self,
         subject: Lookup<'_>,
         cache: Option<&OcspCache>,
@@ -217,14 +237,11 @@ impl Authority {
         };
         // A failed OCSP request is logged inside this span, so its line also names the
         // certificate's fingerprint. CRL decisions send no request and skip the span's cost.
-        let verdict = if self.method.uses_ocsp() {
+        if self.method.uses_ocsp() {
             decide.instrument(self.lookup_span(subject)).await
         } else {
             decide.await
-        };
-
-        log_verdict(&self.id, subject, &verdict, first_kind, self.on_unknown);
-        verdict
+        }
     }
 
     fn lookup_span(&self, subject: Lookup<'_>) -> tracing::Span {
