@@ -1,8 +1,8 @@
 //! Real nginx running the example sites in `config/nginx/`, with revcheck as the
 //! `auth_request` target and an echo application behind it, driven by curl over mutual TLS.
 //!
-//! The example files run unchanged except for their paths and ports, which [`instantiate`]
-//! replaces. Each test starts one deployment (nginx, revcheck, the echo application and an
+//! The example files run unchanged except for their paths and ports, which
+//! [`ExampleSite::start`] replaces. Each test starts one deployment (nginx, revcheck, the echo application and an
 //! OCSP responder) for one mode and runs all of that mode's cases against it. The expected
 //! statuses, identities and reasons follow from how the test PKI is built and from revcheck's
 //! `GET /v1/auth` contract. openssl confirms the PKI facts that a case depends on: revoked or
@@ -11,19 +11,14 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
-use rcgen::{
-    DnType, ExtendedKeyUsagePurpose, KeyUsagePurpose, RevocationReason as RcgenReason, SanType,
-};
+use rcgen::{DnType, RevocationReason as RcgenReason, SanType};
 use revcheck::crl::RevocationReason;
 use revcheck::fixtures::{
     CrlSpec, LeafSpec, OcspResponseBuilder, RevokedSpec, SingleResponseSpec, TestCa, TestLeaf,
@@ -33,22 +28,15 @@ use revcheck::ocsp::{CertId, HashAlgorithm, OcspStatus};
 use revcheck::x509::ParsedCertificate;
 use tempfile::TempDir;
 
-use common::nginx::{NginxPrefix, NginxProcess, free_port};
+use common::example_site::{self, AccessLogEntry, Example, ExampleSite, Reply, ServerTls};
+use common::nginx::free_port;
+use common::openssl::{self, openssl};
 use common::responders::{EchoBackend, EchoedRequest, FixedResponder};
 use common::revcheck::RevcheckProcess;
-use common::{RunOutput, path_text, poll_until, run};
-
-const CONFIG_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/nginx");
-const IDENTITY_SNIPPET: &str = "snippets/revcheck-identity.conf";
-
-/// The `server_name` of the example sites, which the server certificate names.
-const SERVER_NAME: &str = "app.example.test";
+use common::{path_text, write_private};
 
 /// The shared secret between nginx and revcheck.
 const PROXY_SECRET: &str = "nginx-suite-proxy-secret-4f1c";
-
-/// Attempts to start nginx, each on a newly chosen port, before the test gives up.
-const NGINX_START_ATTEMPTS: usize = 3;
 
 // Client certificates. Each name is also the certificate's common name and, prefixed with
 // `user-`, its identity in the identities file.
@@ -159,20 +147,25 @@ fn revcheck_unreachable_gives_500() {
     let backend = EchoBackend::start();
     // Nothing listens on a port that was just free, so nginx's subrequest fails to connect.
     let revcheck = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let (prefix, nginx, address) =
-        start_nginx(Example::VerifyOn, work.path(), revcheck, backend.address);
+    let site = ExampleSite::start(
+        Example::VerifyOn,
+        work.path(),
+        revcheck,
+        backend.address,
+        PROXY_SECRET,
+    );
 
-    let reply = curl(&files, address, "/case/revcheck-down", Some(GOOD), &[]);
+    let reply = curl(&files, site.address, "/case/revcheck-down", Some(GOOD), &[]);
     assert_eq!(reply.status, 500, "{reply}");
     assert!(
         backend.requests_to("/case/revcheck-down").is_empty(),
         "the application was reached although revcheck is down"
     );
-    drop(nginx);
+    drop(site.nginx);
     assert!(
-        prefix.error_log().contains("connect() failed"),
+        site.prefix.error_log().contains("connect() failed"),
         "nginx error log does not show the failed connection to revcheck:\n{}",
-        prefix.error_log()
+        site.prefix.error_log()
     );
 }
 
@@ -336,7 +329,7 @@ fn forged_headers_overwritten(deployment: &Deployment) {
             "the application received {name}"
         );
     }
-    let error_log = deployment.prefix.error_log();
+    let error_log = deployment.site.prefix.error_log();
     assert!(
         error_log.contains("client sent invalid header line: \"X-Client_Identity"),
         "nginx's error log does not show X-Client_Identity dropped:\n{error_log}"
@@ -363,7 +356,7 @@ fn forged_certificate_without_tls_certificate(deployment: &Deployment) {
 fn internal_location_not_found(deployment: &Deployment) {
     let reply = curl(
         &deployment.files,
-        deployment.address,
+        deployment.site.address,
         "/_revcheck",
         Some(GOOD),
         &[],
@@ -402,7 +395,7 @@ fn expired_self_verify(deployment: &Deployment) {
         "{entry}"
     );
     assert_eq!(entry.field("reason"), "-", "{entry}");
-    let error_log = deployment.prefix.error_log();
+    let error_log = deployment.site.prefix.error_log();
     assert!(
         error_log.contains("client SSL certificate verify error: (10:certificate has expired)"),
         "nginx's error log does not show the expired certificate rejected:\n{error_log}"
@@ -470,7 +463,7 @@ fn run_cases(deployment: &Deployment, cases: &[Case]) {
         }
     }
     if !failed.is_empty() {
-        eprintln!("nginx error log:\n{}", deployment.prefix.error_log());
+        eprintln!("nginx error log:\n{}", deployment.site.prefix.error_log());
         eprintln!("revcheck log:\n{}", deployment.revcheck.log());
         panic!(
             "{} of {} cases failed: {}",
@@ -482,31 +475,6 @@ fn run_cases(deployment: &Deployment, cases: &[Case]) {
 }
 
 // ---- Deployment ----------------------------------------------------------------------------
-
-/// One of the example sites in `config/nginx/`.
-#[derive(Clone, Copy, Debug)]
-enum Example {
-    /// `mtls-app.conf`: nginx verifies the chain (`ssl_verify_client on`).
-    VerifyOn,
-    /// `mtls-app-self-verify.conf`: revcheck verifies the chain (`optional_no_ca`).
-    SelfVerify,
-}
-
-impl Example {
-    fn file_name(self) -> &'static str {
-        match self {
-            Example::VerifyOn => "mtls-app.conf",
-            Example::SelfVerify => "mtls-app-self-verify.conf",
-        }
-    }
-
-    fn verification(self) -> &'static str {
-        match self {
-            Example::VerifyOn => "proxy",
-            Example::SelfVerify => "self",
-        }
-    }
-}
 
 /// The `[auth] identity` rule of a deployment.
 #[derive(Clone, Copy, Debug)]
@@ -523,9 +491,7 @@ struct Deployment {
     backend: EchoBackend,
     _ocsp_responder: FixedResponder,
     revcheck: RevcheckProcess,
-    prefix: NginxPrefix,
-    _nginx: NginxProcess,
-    address: SocketAddr,
+    site: ExampleSite,
     /// Removed last, after every process that uses its files has stopped.
     _work: TempDir,
 }
@@ -542,17 +508,20 @@ impl Deployment {
         let config =
             write_revcheck_config(work.path(), &files, example, mapping, &ocsp_responder.url);
         let revcheck = RevcheckProcess::spawn(&config);
-        let (prefix, nginx, address) =
-            start_nginx(example, work.path(), revcheck.address, backend.address);
+        let site = ExampleSite::start(
+            example,
+            work.path(),
+            revcheck.address,
+            backend.address,
+            PROXY_SECRET,
+        );
 
         Deployment {
             files,
             backend,
             _ocsp_responder: ocsp_responder,
             revcheck,
-            prefix,
-            _nginx: nginx,
-            address,
+            site,
             _work: work,
         }
     }
@@ -562,7 +531,7 @@ impl Deployment {
     fn request(&self, case: &str, client: Option<&str>, headers: &[(&str, &str)]) -> Reply {
         curl(
             &self.files,
-            self.address,
+            self.site.address,
             &format!("/case/{case}"),
             client,
             headers,
@@ -629,100 +598,11 @@ impl Deployment {
         );
     }
 
-    /// Returns the access log line of `GET /case/<case>`. nginx writes it after it sends the
-    /// response, so it may appear a moment after curl returns.
+    /// Returns the access log line of `GET /case/<case>`.
     fn access_log_entry(&self, case: &str) -> AccessLogEntry {
-        let log_path = self.access_log_path();
-        let request = format!("\"GET /case/{case} HTTP/1.1\"");
-        poll_until(&format!("the access log line of {case}"), || {
-            let log = fs::read_to_string(&log_path).unwrap_or_default();
-            log.lines()
-                .find(|line| line.contains(&request))
-                .map(|line| AccessLogEntry(line.to_owned()))
-                .ok_or(log)
-        })
+        self.site
+            .access_log_entry(&format!("GET /case/{case} HTTP/1.1"))
     }
-
-    fn access_log_path(&self) -> PathBuf {
-        let site_log = fs::read_dir(self.prefix.dir.join("log"))
-            .expect("nginx log directory is read")
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .find(|path| path_text(path).ends_with(".access.log"));
-        site_log.expect("the example site writes an .access.log file")
-    }
-}
-
-/// Writes the site with its paths and ports replaced, the identity snippet and the secret
-/// file, and starts nginx on a free port of 127.0.0.1.
-fn start_nginx(
-    example: Example,
-    work: &Path,
-    revcheck: SocketAddr,
-    backend: SocketAddr,
-) -> (NginxPrefix, NginxProcess, SocketAddr) {
-    let etc = work.join("etc/nginx");
-    fs::create_dir_all(etc.join("snippets")).expect("snippets directory");
-    fs::create_dir_all(etc.join("sites-enabled")).expect("sites directory");
-    let prefix = NginxPrefix::create(&work.join("nginx"));
-
-    let snippet = read_example(IDENTITY_SNIPPET);
-    fs::write(etc.join(IDENTITY_SNIPPET), snippet).expect("snippet is written");
-    // Readable only by root, which runs nginx's master process, as docs/nginx.md describes
-    // for operators.
-    write_private(
-        &etc.join("revcheck-secret.conf"),
-        &format!("proxy_set_header X-Revcheck-Secret \"{PROXY_SECRET}\";\n"),
-    );
-
-    let example_text = read_example(example.file_name());
-    let site = etc.join("sites-enabled/site.conf");
-    let main_config = prefix.write_main_config(&site);
-    let mut last_error = String::new();
-    for _ in 0..NGINX_START_ATTEMPTS {
-        let address = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let text = instantiate(&example_text, work, address, revcheck, backend);
-        fs::write(&site, text).expect("site is written");
-        match NginxProcess::start(&prefix, &main_config, address) {
-            Ok(nginx) => return (prefix, nginx, address),
-            Err(error) if error.contains("Address already in use") => last_error = error,
-            Err(error) => panic!("{error}"),
-        }
-    }
-    panic!("nginx could not bind a free port in {NGINX_START_ATTEMPTS} attempts:\n{last_error}");
-}
-
-fn read_example(name: &str) -> String {
-    let path = Path::new(CONFIG_DIR).join(name);
-    fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
-}
-
-/// Replaces the example's literal paths and ports with the test's. Every literal must occur,
-/// so that a change to the example cannot leave a production path or port in the test run.
-fn instantiate(
-    example: &str,
-    work: &Path,
-    listen: SocketAddr,
-    revcheck: SocketAddr,
-    backend: SocketAddr,
-) -> String {
-    let work = path_text(work);
-    let replacements = [
-        ("listen 443 ssl;", format!("listen {listen} ssl;")),
-        ("server 127.0.0.1:8480;", format!("server {revcheck};")),
-        ("server 127.0.0.1:8000;", format!("server {backend};")),
-        ("/etc/nginx/", format!("{work}/etc/nginx/")),
-        ("/var/log/nginx/", format!("{work}/nginx/log/")),
-    ];
-    let mut text = example.to_owned();
-    for (literal, replacement) in replacements {
-        assert!(
-            text.contains(literal),
-            "the example no longer contains {literal:?}; update the test's replacements"
-        );
-        text = text.replace(literal, &replacement);
-    }
-    text
 }
 
 /// Writes revcheck's configuration, identities file and secret file, and returns the
@@ -801,36 +681,10 @@ fn identity_of(client: &str) -> String {
     format!("user-{client}")
 }
 
-/// Writes a file that only its owner can read.
-fn write_private(path: &Path, contents: &str) {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    file.write_all(contents.as_bytes())
-        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-}
-
 // ---- Client --------------------------------------------------------------------------------
 
-/// An HTTP response as curl received it.
-struct Reply {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl fmt::Display for Reply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "status {}\n{}\n\n{}", self.status, self.head, self.body)
-    }
-}
-
-/// Sends `GET target` to nginx at `address` over TLS, as `app.example.test`, with the client
-/// certificate named `client` if any.
+/// Sends `GET target` to nginx at `address` with the client certificate named `client`, if
+/// any.
 fn curl(
     files: &PkiFiles,
     address: SocketAddr,
@@ -838,113 +692,17 @@ fn curl(
     client: Option<&str>,
     headers: &[(&str, &str)],
 ) -> Reply {
-    let port = address.port();
-    let mut args = vec![
-        "--silent".to_owned(),
-        "--show-error".to_owned(),
-        "--http1.1".to_owned(),
-        "--include".to_owned(),
-        "--max-time".to_owned(),
-        "30".to_owned(),
-        "--noproxy".to_owned(),
-        "*".to_owned(),
-        "--cacert".to_owned(),
-        path_text(&files.server_ca).to_owned(),
-        "--resolve".to_owned(),
-        format!("{SERVER_NAME}:{port}:{}", address.ip()),
-    ];
-    if let Some(client) = client {
-        let client = files.client(client);
-        args.push("--cert".to_owned());
-        args.push(path_text(&client.cert_path).to_owned());
-        args.push("--key".to_owned());
-        args.push(path_text(&client.key_path).to_owned());
-    }
-    for (name, value) in headers {
-        args.push("--header".to_owned());
-        args.push(format!("{name}: {value}"));
-    }
-    args.push(format!("https://{SERVER_NAME}:{port}{target}"));
-
-    let output = run("curl", &files.dir, &args);
-    assert_eq!(output.code, Some(0), "curl {target}: {}", output.describe());
-    let (head, body) = output
-        .stdout
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no response head from curl: {}", output.describe()));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {head:?}"));
-    Reply {
-        status,
-        head: head.to_owned(),
-        body: body.to_owned(),
-    }
-}
-
-/// One line of the example's `mtls_auth` access log format.
-struct AccessLogEntry(String);
-
-impl AccessLogEntry {
-    /// Returns the value of `name="VALUE"`. nginx writes `-` for a variable that was never set.
-    fn field(&self, name: &str) -> &str {
-        let start = format!(" {name}=\"");
-        self.0
-            .split_once(&start)
-            .and_then(|(_, rest)| rest.split_once('"'))
-            .map(|(value, _)| value)
-            .unwrap_or_else(|| panic!("no {name}=\"...\" in access log line: {}", self.0))
-    }
-}
-
-impl fmt::Display for AccessLogEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "access log: {}", self.0)
-    }
+    let client = client.map(|name| {
+        let client = files.client(name);
+        (client.cert_path.as_path(), client.key_path.as_path())
+    });
+    example_site::curl(&files.server_ca, address, target, client, headers)
 }
 
 // ---- openssl as the oracle -----------------------------------------------------------------
 
-fn openssl(args: &[&str]) -> RunOutput {
-    run("openssl", Path::new("/"), args)
-}
-
-/// What openssl reports about a certificate, in the form revcheck's headers use.
-struct CertificateFacts {
-    /// Lowercase hex SHA-256 of the DER, without colons.
-    fingerprint: String,
-    /// Lowercase hex serial number. Every test serial is below 0x80, so this is also the
-    /// content of its DER INTEGER.
-    serial: String,
-}
-
-fn openssl_certificate_facts(files: &PkiFiles, client: &str) -> CertificateFacts {
-    let path = &files.client(client).cert_path;
-    let output = openssl(&[
-        "x509",
-        "-in",
-        path_text(path),
-        "-noout",
-        "-fingerprint",
-        "-sha256",
-        "-serial",
-    ]);
-    assert_eq!(output.code, Some(0), "{}", output.describe());
-    let value = |prefix: &str| {
-        output
-            .stdout
-            .lines()
-            .find_map(|line| line.strip_prefix(prefix))
-            .unwrap_or_else(|| panic!("no {prefix} in {}", output.describe()))
-            .replace(':', "")
-            .to_ascii_lowercase()
-    };
-    CertificateFacts {
-        fingerprint: value("sha256 Fingerprint="),
-        serial: value("serial="),
-    }
+fn openssl_certificate_facts(files: &PkiFiles, client: &str) -> openssl::CertificateFacts {
+    openssl::certificate_facts(&files.client(client).cert_path)
 }
 
 /// Returns the subject in RFC 2253 form, which RFC 4514 succeeded with the same syntax.
@@ -990,24 +748,11 @@ fn openssl_emails(files: &PkiFiles, client: &str) -> Vec<String> {
 
 /// Returns "good" or "revoked" from `openssl verify -crl_check` against the CRL CA's CRL.
 fn openssl_crl_verdict(files: &PkiFiles, client: &str) -> &'static str {
-    let output = openssl(&[
-        "verify",
-        "-crl_check",
-        "-CAfile",
-        path_text(&files.ca_pem("clients-crl")),
-        "-CRLfile",
-        path_text(&files.crl_pem),
-        path_text(&files.client(client).cert_path),
-    ]);
-    if output.code == Some(0) {
-        "good"
-    } else if output.stdout.contains("certificate revoked")
-        || output.stderr.contains("certificate revoked")
-    {
-        "revoked"
-    } else {
-        panic!("openssl verify failed otherwise: {}", output.describe())
-    }
+    openssl::crl_verdict(
+        &files.ca_pem("clients-crl"),
+        &files.crl_pem,
+        &files.client(client).cert_path,
+    )
 }
 
 /// Returns the status that `openssl ocsp` reads from the responder's response for `client`.
@@ -1071,8 +816,7 @@ fn assert_stranger_not_trusted(files: &PkiFiles) {
 
 /// The CAs, certificates, CRL and OCSP response of one deployment.
 struct Pki {
-    server_ca: TestCa,
-    server: TestLeaf,
+    server: ServerTls,
     /// By revcheck id: `clients-crl`, `clients-ocsp`, `clients-deny`, `clients-allow`, and
     /// `stranger`, which neither nginx nor revcheck trusts.
     cas: BTreeMap<&'static str, TestCa>,
@@ -1084,16 +828,7 @@ struct Pki {
 impl Pki {
     fn generate() -> Pki {
         let now = SystemTime::now();
-        let server_ca = TestCa::root("revcheck nginx test server CA").expect("server CA");
-        let server = server_ca
-            .leaf_with(&leaf_spec(SERVER_NAME, 0x01, None), |params| {
-                params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-                params.subject_alt_names = vec![SanType::DnsName(
-                    SERVER_NAME.try_into().expect("server name is an IA5String"),
-                )];
-            })
-            .expect("server certificate");
+        let server = ServerTls::generate();
 
         let mut cas = BTreeMap::new();
         for id in [
@@ -1163,7 +898,6 @@ impl Pki {
 
         let ocsp_response = ocsp_response(ocsp_ca, &clients, now);
         Pki {
-            server_ca,
             server,
             cas,
             clients,
@@ -1181,9 +915,7 @@ impl Pki {
         }
 
         let server_ca = pki_dir.join("server-ca.pem");
-        fs::write(&server_ca, self.server_ca.cert_pem()).expect("server CA is written");
-        fs::write(tls_dir.join("server.pem"), &self.server.cert_pem).expect("server certificate");
-        write_private(&tls_dir.join("server.key"), &self.server.key_pem);
+        self.server.write(work, &server_ca);
 
         // nginx trusts the CAs that revcheck has configured, and not the stranger.
         let mut client_cas = String::new();
@@ -1198,7 +930,7 @@ impl Pki {
 
         fs::write(pki_dir.join("clients-crl.crl"), &self.crl).expect("CRL is written");
         let crl_pem = pki_dir.join("clients-crl.crl.pem");
-        fs::write(&crl_pem, pem_block("X509 CRL", &self.crl)).expect("CRL PEM is written");
+        fs::write(&crl_pem, openssl::pem_block("X509 CRL", &self.crl)).expect("CRL PEM is written");
         let ocsp_response = pki_dir.join("ocsp-response.der");
         fs::write(&ocsp_response, &self.ocsp_response).expect("OCSP response is written");
 
@@ -1309,16 +1041,4 @@ fn ocsp_response(ca: &TestCa, clients: &BTreeMap<&str, TestLeaf>, now: SystemTim
         ));
     }
     builder.build(ca).expect("OCSP response")
-}
-
-fn pem_block(label: &str, der: &[u8]) -> String {
-    use base64::Engine;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = format!("-----BEGIN {label}-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
-        pem.push('\n');
-    }
-    pem.push_str(&format!("-----END {label}-----\n"));
-    pem
 }

@@ -7,12 +7,16 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod example_site;
 pub mod nginx;
+pub mod openssl;
 pub mod responders;
 pub mod revcheck;
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -119,6 +123,28 @@ pub fn run<S: AsRef<OsStr>>(program: &str, working_dir: &Path, args: &[S]) -> Ru
     }
 }
 
+/// Sends SIGTERM to `child` and waits up to `limit` for it to exit. Returns `false` when it is
+/// still running after `limit`, so that the caller can kill it.
+pub fn terminate(child: &mut Child, limit: Duration) -> bool {
+    // A child that was already reaped may have a PID that another process now uses.
+    if let Ok(Some(_)) = child.try_wait() {
+        return true;
+    }
+    // The shell's built-in kill, because the kill program is not installed everywhere.
+    let pid = child.id().to_string();
+    let _ = Command::new("sh")
+        .args(["-c", "kill -TERM \"$1\"", "sh", &pid])
+        .status();
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 /// Returns `path` as `&str`. Every path that the tests create is UTF-8.
 pub fn path_text(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")
@@ -137,4 +163,17 @@ pub fn poll_until<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -
             Err(_) => std::thread::sleep(POLL_INTERVAL),
         }
     }
+}
+
+/// Writes a file that only its owner can read, such as a private key or a shared secret.
+pub fn write_private(path: &Path, contents: &str) {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    file.write_all(contents.as_bytes())
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{DEADLINE, path_text};
+use super::{DEADLINE, path_text, terminate};
 
 /// Where Debian's `nginx` package installs the binary.
 pub const NGINX: &str = "/usr/sbin/nginx";
@@ -144,6 +144,11 @@ impl NginxProcess {
     pub fn stderr(&self) -> String {
         fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
+
+    /// Returns the process ID of the master process.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("child is set until drop").id()
+    }
 }
 
 impl Drop for NginxProcess {
@@ -151,18 +156,10 @@ impl Drop for NginxProcess {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        // The shell's built-in kill, because the kill program is not installed everywhere.
-        let pid = child.id().to_string();
-        let _ = Command::new("sh")
-            .args(["-c", "kill -TERM \"$1\"", "sh", &pid])
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < STOP_LIMIT {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if terminate(&mut child, STOP_LIMIT) {
+            return;
         }
+        let pid = child.id();
         eprintln!("nginx (pid {pid}) did not stop within {STOP_LIMIT:?} after SIGTERM; killing it");
         let _ = child.kill();
         let _ = child.wait();
