@@ -79,6 +79,16 @@ impl Drop for ChildGuard {
 /// Output goes to files rather than pipes, so a process that writes a lot cannot block on a full
 /// pipe while this function waits.
 pub fn run<S: AsRef<OsStr>>(program: &str, working_dir: &Path, args: &[S]) -> RunOutput {
+    run_with_env(program, working_dir, args, &[])
+}
+
+/// Runs `program` like [`run`], with the environment variables `env` added to the inherited ones.
+pub fn run_with_env<S: AsRef<OsStr>>(
+    program: &str,
+    working_dir: &Path,
+    args: &[S],
+    env: &[(&str, &str)],
+) -> RunOutput {
     let capture_dir = tempfile::tempdir().expect("temporary directory is created");
     let stdout_path = capture_dir.path().join("stdout");
     let stderr_path = capture_dir.path().join("stderr");
@@ -95,6 +105,7 @@ pub fn run<S: AsRef<OsStr>>(program: &str, working_dir: &Path, args: &[S]) -> Ru
     for variable in PROXY_VARIABLES {
         command.env_remove(variable);
     }
+    command.envs(env.iter().copied());
     let description = format!("{command:?}");
     let mut child = ChildGuard(
         command

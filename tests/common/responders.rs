@@ -1,6 +1,6 @@
 //! Minimal HTTP/1.1 servers on 127.0.0.1, each on its own thread: one that returns the same
-//! body for every request (an OCSP responder) and one that echoes the request headers it
-//! receives (the application behind nginx).
+//! body for every request (an OCSP responder, or a CRL distribution point) and one that echoes
+//! the request headers it receives (the application behind nginx).
 //!
 //! Both serve one request per connection and then close it. Their threads end with the test
 //! process.
@@ -10,10 +10,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// An HTTP responder that sends the same body for every request and counts the requests.
+/// An HTTP responder that sends the same body for every request, whatever its path, until
+/// the test replaces the body, and counts the requests.
 pub struct FixedResponder {
     pub url: String,
     requests: Arc<AtomicUsize>,
+    body: Arc<Mutex<Arc<Vec<u8>>>>,
 }
 
 impl FixedResponder {
@@ -22,20 +24,33 @@ impl FixedResponder {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind responder");
         let url = format!("http://{}/", listener.local_addr().expect("address"));
         let requests = Arc::new(AtomicUsize::new(0));
+        let body = Arc::new(Mutex::new(Arc::new(body)));
         let counter = Arc::clone(&requests);
+        let current_body = Arc::clone(&body);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 counter.fetch_add(1, Ordering::SeqCst);
                 if read_request(&stream).is_some() {
+                    let body =
+                        Arc::clone(&current_body.lock().unwrap_or_else(PoisonError::into_inner));
                     write_response(stream, content_type, &body);
                 }
             }
         });
-        Self { url, requests }
+        Self {
+            url,
+            requests,
+            body,
+        }
     }
 
     pub fn count(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Serves `body` from the next request on.
+    pub fn replace_body(&self, body: Vec<u8>) {
+        *self.body.lock().unwrap_or_else(PoisonError::into_inner) = Arc::new(body);
     }
 }
 

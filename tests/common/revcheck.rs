@@ -65,6 +65,10 @@ impl RevcheckProcess {
         process
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         self.log
             .lock()
