@@ -151,7 +151,12 @@ fn missing_default_config_exits_64() {
 fn duplicate_identity_key_exits_64() {
     let dir = tempfile::tempdir().expect("temporary directory is created");
     let identities = dir.path().join("identities.tsv");
-    std::fs::write(&identities, "# clients\nabc\talice\nabc\tbob\n").expect("identities written");
+    let fingerprint = "ab".repeat(32);
+    std::fs::write(
+        &identities,
+        format!("# clients\n{fingerprint}\talice\n{fingerprint}\tbob\n"),
+    )
+    .expect("identities written");
     let text = format!(
         "[auth]\nidentity = \"fingerprint\"\nidentities = \"{}\"\n\n{}",
         path_text(&identities),
@@ -165,6 +170,27 @@ fn duplicate_identity_key_exits_64() {
     assert_stderr_contains(&output, path_text(&identities));
     assert_stderr_contains(&output, "line 3");
     assert_stderr_contains(&output, "already listed on line 2");
+}
+
+#[test]
+fn colon_fingerprint_key_exits_64() {
+    let dir = tempfile::tempdir().expect("temporary directory is created");
+    let identities = dir.path().join("identities.tsv");
+    // The form `openssl x509 -fingerprint -sha256` prints.
+    let openssl_form = vec!["AB"; 32].join(":");
+    std::fs::write(&identities, format!("{openssl_form}\talice\n")).expect("identities written");
+    let text = format!(
+        "[auth]\nidentity = \"fingerprint\"\nidentities = \"{}\"\n\n{}",
+        path_text(&identities),
+        ca_table("demo-issuing", &demo_file("issuing-ca.pem"))
+    );
+    let config = write_config(dir.path(), &text);
+
+    let output = serve(dir.path(), &config);
+
+    assert_exit_usage(&output);
+    assert_stderr_contains(&output, "line 1");
+    assert_stderr_contains(&output, &"ab".repeat(32));
 }
 
 #[test]

@@ -53,6 +53,11 @@ pub enum DenyReason {
     NotOneCertificate,
     /// No configured CA issued the certificate.
     UnknownIssuer,
+    /// The certificate's key usage or extended key usage does not allow TLS client
+    /// authentication.
+    NotClientCertificate,
+    /// The certificate has a critical extension that revcheck does not recognize.
+    UnsupportedCriticalExtension,
     /// The certificate's notAfter has passed.
     CertificateExpired,
     /// The certificate's notBefore is in the future.
@@ -72,7 +77,7 @@ pub enum DenyReason {
 }
 
 impl DenyReason {
-    pub const ALL: [DenyReason; 18] = [
+    pub const ALL: [DenyReason; 20] = [
         Self::AuthNotConfigured,
         Self::HeadersTooLarge,
         Self::DuplicateHeader,
@@ -83,6 +88,8 @@ impl DenyReason {
         Self::MalformedCertificateHeader,
         Self::NotOneCertificate,
         Self::UnknownIssuer,
+        Self::NotClientCertificate,
+        Self::UnsupportedCriticalExtension,
         Self::CertificateExpired,
         Self::CertificateNotYetValid,
         Self::CaCertificateInvalid,
@@ -105,6 +112,8 @@ impl DenyReason {
             Self::MalformedCertificateHeader => "malformed_certificate_header",
             Self::NotOneCertificate => "not_one_certificate",
             Self::UnknownIssuer => "unknown_issuer",
+            Self::NotClientCertificate => "not_client_certificate",
+            Self::UnsupportedCriticalExtension => "unsupported_critical_extension",
             Self::CertificateExpired => "certificate_expired",
             Self::CertificateNotYetValid => "certificate_not_yet_valid",
             Self::CaCertificateInvalid => "ca_certificate_invalid",
@@ -191,13 +200,14 @@ impl AuthOutcome {
         )
     }
 
-    /// Returns the denial for request headers of `size` bytes, more than `limit`.
-    pub fn headers_too_large(size: usize, limit: usize) -> Self {
+    /// Returns the denial for request headers of `size` bytes, more than `limit`, where
+    /// `largest` names the largest header.
+    pub fn headers_too_large(size: usize, limit: usize, largest: &str) -> Self {
         Self::deny(
             DenyReason::HeadersTooLarge,
             format!(
                 "the request headers take {size} bytes, more than the limit of {limit}; the \
-                 client certificate is too large"
+                 largest is {largest}"
             ),
             ClientFacts::default(),
         )
@@ -322,7 +332,7 @@ impl AuthGate {
     /// Loads the identities file and the shared secret that `config` names.
     pub fn new(config: &AuthConfig) -> Result<Self, GateError> {
         let identities = match &config.identities {
-            Some(path) => Identities::load(path)?,
+            Some(path) => Identities::load(path, config.mapping)?,
             None => Identities::default(),
         };
         let secret_digest = match &config.secret_file {
@@ -494,6 +504,15 @@ impl AuthGate {
         };
         match verification {
             ProxyVerification::Success => None,
+            // A certificate without the verification header means that the proxy does not send
+            // it, or sends it under another name: a configuration mistake, not a missing
+            // certificate.
+            ProxyVerification::None if verify_value.is_none() => failed(format!(
+                "the request has a client certificate but no {} header; make the proxy send \
+                 it (nginx: proxy_set_header {} $ssl_client_verify) or correct \
+                 auth.verify_header",
+                self.config.verify_header, self.config.verify_header
+            )),
             ProxyVerification::None => no_certificate(),
             ProxyVerification::Failed(reason) => failed(format!(
                 "the proxy could not verify the client certificate: {}",
@@ -560,6 +579,27 @@ impl AuthGate {
                 facts,
             ));
         };
+
+        if let Some(problem) = certificate.client_auth_problem() {
+            return Err(deny(
+                DenyReason::NotClientCertificate,
+                format!("the certificate is not for TLS client authentication: {problem}"),
+                facts,
+            ));
+        }
+        let unrecognized = certificate.unrecognized_critical_extensions();
+        if !unrecognized.is_empty() {
+            let listed: Vec<String> = unrecognized.iter().map(ToString::to_string).collect();
+            return Err(deny(
+                DenyReason::UnsupportedCriticalExtension,
+                format!(
+                    "the certificate has critical extensions that revcheck does not \
+                     recognize: {}",
+                    listed.join(", ")
+                ),
+                facts,
+            ));
+        }
 
         let path = authorities
             .path_above(authority)

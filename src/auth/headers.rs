@@ -14,7 +14,7 @@ use crate::x509::ParsedCertificate;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeaderError {
-    #[error("the certificate header is not valid for the configured format {format:?}: {detail}")]
+    #[error("the certificate header is not valid for the configured format {format}: {detail}")]
     Malformed {
         format: CertificateFormat,
         detail: String,
@@ -193,8 +193,35 @@ fn split_outside_quotes(text: &str, separator: char) -> Vec<String> {
     parts
 }
 
+/// Parses the certificates of a PEM text that holds only `CERTIFICATE` blocks. Text around
+/// them, other block types (a private key, a CRL) and raw DER are rejected, because a proxy
+/// never sends them and accepting them would make the header format a guess.
 fn parse_pem(pem: &[u8]) -> Result<Vec<ParsedCertificate>, HeaderError> {
-    ParsedCertificate::from_pem_or_der(pem).map_err(|error| HeaderError::BadCertificate {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let text = pem.trim_ascii();
+    let not_pem = |detail: &str| HeaderError::BadCertificate {
+        detail: detail.to_owned(),
+    };
+    if !text.starts_with(BEGIN) || !text.ends_with(END) {
+        return Err(not_pem(
+            "the header must hold only PEM CERTIFICATE blocks, with no text before or after",
+        ));
+    }
+    let labels = text
+        .windows(b"-----BEGIN ".len())
+        .enumerate()
+        .filter(|(_, window)| *window == b"-----BEGIN ")
+        .map(|(start, _)| &text[start..]);
+    for block in labels {
+        if !block.starts_with(BEGIN) {
+            return Err(not_pem(
+                "the header holds a PEM block other than CERTIFICATE; send only the client \
+                 certificate",
+            ));
+        }
+    }
+    ParsedCertificate::from_pem_or_der(text).map_err(|error| HeaderError::BadCertificate {
         detail: error.to_string(),
     })
 }
@@ -349,6 +376,36 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn text_around_pem_rejected() {
+        let (pem, der) = leaf();
+        let key = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+        let crl = "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n";
+        let raw_der: String = der.iter().map(|byte| format!("%{byte:02X}")).collect();
+        let cases = [
+            format!("junk before\n{pem}"),
+            format!("{pem}junk after"),
+            format!("{pem}{key}"),
+            format!("{key}{pem}"),
+            format!("{pem}{crl}"),
+        ];
+        for case in &cases {
+            let escaped = nginx_escape(case);
+            let result = decode_certificate(CertificateFormat::NginxEscaped, escaped.as_bytes());
+            assert!(
+                matches!(result, Err(HeaderError::BadCertificate { .. })),
+                "{case:?}: {result:?}"
+            );
+        }
+        let result = decode_certificate(CertificateFormat::NginxEscaped, raw_der.as_bytes());
+        assert!(result.is_err(), "raw DER accepted: {result:?}");
+
+        // Surrounding whitespace, as a header value may carry, is fine.
+        let padded = nginx_escape(&format!("\n{pem}\n"));
+        let result = decode_certificate(CertificateFormat::NginxEscaped, padded.as_bytes());
+        assert!(matches!(result, Ok(Some(_))), "{result:?}");
     }
 
     #[test]

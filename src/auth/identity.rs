@@ -55,15 +55,69 @@ pub struct Identities {
 }
 
 impl Identities {
-    pub fn load(path: &Path) -> Result<Self, IdentitiesFileError> {
+    /// Reads the identities file at `path` and checks every key against what `mode` looks up.
+    pub fn load(path: &Path, mode: MappingMode) -> Result<Self, IdentitiesFileError> {
         let text = std::fs::read_to_string(path).map_err(|error| IdentitiesFileError::Read {
             path: path.display().to_string(),
             error,
         })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse_for(&text, &path.display().to_string(), mode)
     }
 
+    /// Parses an identities file like [`Identities::parse`], and also rejects lines that can
+    /// never match under `mode`: a fingerprint that is not 64 lowercase hex digits, or, for SAN
+    /// mapping, an IDENTITY that differs from its KEY, because there the SAN value itself is the
+    /// identity.
+    pub fn parse_for(
+        text: &str,
+        path: &str,
+        mode: MappingMode,
+    ) -> Result<Self, IdentitiesFileError> {
+        let check = |key: &str, identity: &str| -> Result<(), String> {
+            match mode {
+                MappingMode::Fingerprint => {
+                    let lowercase_hex = key
+                        .bytes()
+                        .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+                    if key.len() == 64 && lowercase_hex {
+                        Ok(())
+                    } else {
+                        let normalized = key.replace(':', "").to_ascii_lowercase();
+                        Err(format!(
+                            "key \"{key}\" is not a SHA-256 fingerprint of 64 lowercase hex \
+                             digits; write it without colons in lowercase, such as \"{}\"",
+                            normalized.chars().take(64).collect::<String>()
+                        ))
+                    }
+                }
+                MappingMode::San { .. } if identity != key => Err(format!(
+                    "with identity = \"san\" the SAN value is the identity, but this line maps \
+                     \"{key}\" to \"{identity}\"; write the SAN value in both columns"
+                )),
+                MappingMode::San { .. } | MappingMode::Subject => Ok(()),
+            }
+        };
+        Self::parse_checked(text, path, check)
+    }
+
+    /// Parses an identities file without checking its keys against a mapping mode.
     pub fn parse(text: &str, path: &str) -> Result<Self, IdentitiesFileError> {
+        Self::parse_checked(text, path, |_, _| Ok(()))
+    }
+
+    fn parse_checked(
+        text: &str,
+        path: &str,
+        check: impl Fn(&str, &str) -> Result<(), String>,
+    ) -> Result<Self, IdentitiesFileError> {
+        if text.starts_with('\u{feff}') {
+            return Err(IdentitiesFileError::Invalid {
+                path: path.to_owned(),
+                line: 1,
+                detail: "the file starts with a UTF-8 byte order mark; save it without one"
+                    .to_owned(),
+            });
+        }
         let mut by_key = HashMap::new();
         let mut first_line = HashMap::new();
         for (index, line) in text.lines().enumerate() {
@@ -86,6 +140,13 @@ impl Identities {
                     "KEY and IDENTITY must both be non-empty".to_owned(),
                 ));
             }
+            if key.trim() != key {
+                return Err(invalid(format!(
+                    "key \"{key}\" starts or ends with a space, so it can never match; remove \
+                     the spaces, or start a comment line with # in the first column"
+                )));
+            }
+            check(key, identity).map_err(&invalid)?;
             if !is_header_safe(identity) {
                 return Err(invalid(
                     "IDENTITY must be printable ASCII without leading or trailing spaces, \
@@ -323,5 +384,44 @@ mod tests {
         }
         let fine = Identities::parse("a\tx\nb\tx\n", "ids").expect("two keys, one identity");
         assert_eq!(fine.len(), 2);
+    }
+
+    #[test]
+    fn identities_keys_checked_by_mode() {
+        let fingerprint = "0123456789abcdef".repeat(4);
+        let valid = format!("{fingerprint}\talice\n");
+        assert!(Identities::parse_for(&valid, "ids", MappingMode::Fingerprint).is_ok());
+
+        let colon_form = fingerprint
+            .to_uppercase()
+            .as_bytes()
+            .chunks(2)
+            .map(|pair| String::from_utf8_lossy(pair).into_owned())
+            .collect::<Vec<_>>()
+            .join(":");
+        for bad in [
+            format!("{colon_form}\talice\n"),
+            format!("{}\talice\n", fingerprint.to_uppercase()),
+            format!("{}\talice\n", &fingerprint[..63]),
+            format!(" {fingerprint}\talice\n"),
+            format!("\u{feff}{fingerprint}\talice\n"),
+            "  # an indented comment\talice\n".to_owned(),
+        ] {
+            let error = Identities::parse_for(&bad, "ids", MappingMode::Fingerprint)
+                .expect_err("key that can never match");
+            assert!(error.to_string().contains("line 1"), "{bad:?}: {error}");
+        }
+
+        let san = MappingMode::San {
+            kind: SanKind::Email,
+            require_listed: true,
+        };
+        assert!(Identities::parse_for("a@x.test\ta@x.test\n", "ids", san).is_ok());
+        let error = Identities::parse_for("a@x.test\talice\n", "ids", san)
+            .expect_err("SAN mapped to another name");
+        assert!(error.to_string().contains("both columns"), "{error}");
+
+        // Subjects are not checked beyond the common rules.
+        assert!(Identities::parse_for("CN=a,O=b\talice\n", "ids", MappingMode::Subject).is_ok());
     }
 }

@@ -25,6 +25,24 @@ pub enum CertificateFormat {
     EnvoyXfcc,
 }
 
+impl CertificateFormat {
+    /// Returns the value of `certificate_format` that selects this format.
+    pub fn config_value(self) -> &'static str {
+        match self {
+            Self::NginxEscaped => "nginx_escaped",
+            Self::NginxMultiline => "nginx_multiline",
+            Self::Rfc9440 => "rfc9440",
+            Self::EnvoyXfcc => "envoy_xfcc",
+        }
+    }
+}
+
+impl std::fmt::Display for CertificateFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.config_value())
+    }
+}
+
 /// Who verifies the client certificate's chain (`verification`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerificationMode {

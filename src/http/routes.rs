@@ -461,7 +461,11 @@ async fn auth_request(state: &AppState, headers: &HeaderMap) -> Response {
     let header_bytes = headers_size(headers);
     let outcome = match state.auth.load_full() {
         _ if header_bytes > MAX_HEADER_BYTES => {
-            AuthOutcome::headers_too_large(header_bytes, MAX_HEADER_BYTES)
+            let largest = headers
+                .iter()
+                .max_by_key(|(name, value)| name.as_str().len() + value.len())
+                .map_or("", |(name, _)| name.as_str());
+            AuthOutcome::headers_too_large(header_bytes, MAX_HEADER_BYTES, largest)
         }
         Some(gate) => {
             let authorities = state.authorities.load();

@@ -137,6 +137,65 @@ impl ParsedCertificate {
         Ok(())
     }
 
+    /// Lists the critical extensions that revcheck does not recognize. RFC 5280 section 4.2
+    /// requires rejecting a certificate with one. The recognized ones are those decoded above,
+    /// plus certificatePolicies.
+    ///
+    /// NOTE: a critical certificatePolicies is accepted without enforcing any policy, as a
+    /// relying party that accepts anyPolicy would.
+    pub fn unrecognized_critical_extensions(&self) -> Vec<const_oid::ObjectIdentifier> {
+        use const_oid::db::rfc5280::{
+            ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_BASIC_CONSTRAINTS, ID_CE_CERTIFICATE_POLICIES,
+            ID_CE_CRL_DISTRIBUTION_POINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE,
+            ID_CE_SUBJECT_ALT_NAME, ID_CE_SUBJECT_KEY_IDENTIFIER,
+        };
+        const RECOGNIZED: [const_oid::ObjectIdentifier; 8] = [
+            ID_CE_BASIC_CONSTRAINTS,
+            ID_CE_KEY_USAGE,
+            ID_CE_EXT_KEY_USAGE,
+            ID_CE_SUBJECT_KEY_IDENTIFIER,
+            ID_CE_AUTHORITY_KEY_IDENTIFIER,
+            ID_CE_CRL_DISTRIBUTION_POINTS,
+            ID_CE_SUBJECT_ALT_NAME,
+            ID_CE_CERTIFICATE_POLICIES,
+        ];
+        self.certificate
+            .tbs_certificate
+            .extensions
+            .iter()
+            .flatten()
+            .filter(|extension| extension.critical && !RECOGNIZED.contains(&extension.extn_id))
+            .map(|extension| extension.extn_id)
+            .collect()
+    }
+
+    /// Checks whether the certificate may authenticate a TLS client, by the rules OpenSSL's
+    /// `sslclient` purpose applies: an extendedKeyUsage, when present, lists id-kp-clientAuth,
+    /// and a keyUsage, when present, allows digitalSignature or keyAgreement. Returns the
+    /// reason when it may not.
+    pub fn client_auth_problem(&self) -> Option<String> {
+        if let Some(usages) = &self.extended_key_usage
+            && !usages.contains(&const_oid::db::rfc5280::ID_KP_CLIENT_AUTH)
+        {
+            let listed: Vec<String> = usages.iter().map(ToString::to_string).collect();
+            return Some(format!(
+                "its extendedKeyUsage ({}) does not include id-kp-clientAuth",
+                listed.join(", ")
+            ));
+        }
+        if let Some(usage) = &self.key_usage {
+            use x509_cert::ext::pkix::KeyUsages;
+            if !usage.0.contains(KeyUsages::DigitalSignature)
+                && !usage.0.contains(KeyUsages::KeyAgreement)
+            {
+                return Some(
+                    "its keyUsage allows neither digitalSignature nor keyAgreement".to_owned(),
+                );
+            }
+        }
+        None
+    }
+
     /// Returns the DER encoding, exactly as received.
     pub fn der(&self) -> &[u8] {
         &self.der

@@ -248,7 +248,11 @@ async fn proxy_verification_must_be_success() {
             certificate.as_str(),
             DenyReason::ProxyVerificationFailed,
         ),
-        (None, certificate.as_str(), DenyReason::NoCertificate),
+        (
+            None,
+            certificate.as_str(),
+            DenyReason::ProxyVerificationFailed,
+        ),
     ];
     for (verify, cert, expected) in cases {
         let mut pairs = vec![("x-ssl-client-cert", cert)];
@@ -600,4 +604,71 @@ fn every_reason_has_distinct_code() {
     for reason in DenyReason::ALL {
         assert!(matches!(reason.http_status(), 401 | 403), "{reason:?}");
     }
+}
+
+#[tokio::test]
+async fn server_certificate_not_client() {
+    let pki = pki();
+    let gate = gate(&auth_config(email_mapping()));
+
+    let server = pki
+        .ca
+        .leaf_with(&leaf_spec("server", 0x51), |params| {
+            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        })
+        .expect("leaf");
+    let outcome = decide(&gate, &proxy_headers(&server), &pki.authorities).await;
+    assert_eq!(denial(&outcome), Some(DenyReason::NotClientCertificate));
+
+    let signing_only = pki
+        .ca
+        .leaf_with(&leaf_spec("signer", 0x52), |params| {
+            params.key_usages = vec![rcgen::KeyUsagePurpose::ContentCommitment];
+        })
+        .expect("leaf");
+    let outcome = decide(&gate, &proxy_headers(&signing_only), &pki.authorities).await;
+    assert_eq!(denial(&outcome), Some(DenyReason::NotClientCertificate));
+
+    // Without extendedKeyUsage, as OpenSSL's sslclient purpose allows.
+    let no_eku = pki
+        .ca
+        .leaf_with(&leaf_spec("plain", 0x53), |params| {
+            params.extended_key_usages = Vec::new();
+        })
+        .expect("leaf");
+    let outcome = decide(&gate, &proxy_headers(&no_eku), &pki.authorities).await;
+    assert_eq!(denial(&outcome), None, "{outcome:?}");
+}
+
+#[tokio::test]
+async fn unknown_critical_extension_denied() {
+    let pki = pki();
+    let gate = gate(&auth_config(email_mapping()));
+    let extension = |critical: bool| {
+        let mut extension =
+            rcgen::CustomExtension::from_oid_content(&[1, 2, 3, 4, 5], vec![0x05, 0x00]);
+        extension.set_criticality(critical);
+        extension
+    };
+
+    let critical = pki
+        .ca
+        .leaf_with(&leaf_spec("critical", 0x61), |params| {
+            params.custom_extensions.push(extension(true));
+        })
+        .expect("leaf");
+    let outcome = decide(&gate, &proxy_headers(&critical), &pki.authorities).await;
+    assert_eq!(
+        denial(&outcome),
+        Some(DenyReason::UnsupportedCriticalExtension)
+    );
+
+    let non_critical = pki
+        .ca
+        .leaf_with(&leaf_spec("noncritical", 0x62), |params| {
+            params.custom_extensions.push(extension(false));
+        })
+        .expect("leaf");
+    let outcome = decide(&gate, &proxy_headers(&non_critical), &pki.authorities).await;
+    assert_eq!(denial(&outcome), None, "{outcome:?}");
 }
