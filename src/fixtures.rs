@@ -264,6 +264,21 @@ impl TestCa {
         TestCa::new(common_name, params, key_pair, certificate)
     }
 
+    /// Returns a new certificate for this CA's name and key, issued by `issuer`, after
+    /// `customize` has changed its parameters, such as a renewal with another validity period.
+    pub fn recertify_with(
+        &self,
+        issuer: &TestCa,
+        customize: impl FnOnce(&mut CertificateParams),
+    ) -> Result<Vec<u8>, FixtureError> {
+        let mut params = self.params.clone();
+        customize(&mut params);
+        let certificate = params
+            .signed_by(&self.key_pair, &issuer.issuer())
+            .map_err(|source| certificate_error(&self.common_name, source))?;
+        Ok(certificate.der().to_vec())
+    }
+
     /// Issues a TLS client certificate with an ECDSA P-256 key.
     ///
     /// The certificate has keyUsage digitalSignature, extendedKeyUsage clientAuth and

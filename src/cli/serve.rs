@@ -74,6 +74,23 @@ fn load(path: &Path) -> Result<Loaded, String> {
     Ok((config, authorities, gate))
 }
 
+/// Logs each CA whose certificate is outside its validity period: `/v1/auth` denies every
+/// certificate that it issued, unless a current certificate for the same CA is configured too.
+fn warn_about_ca_validity(authorities: &Authorities) {
+    let now = std::time::SystemTime::now();
+    for authority in authorities.iter() {
+        let certificate = authority.certificate();
+        if !certificate.is_valid_at(now) {
+            tracing::warn!(
+                ca = authority.id(),
+                not_before = %crate::x509::time::format_rfc3339(certificate.not_before()),
+                not_after = %crate::x509::time::format_rfc3339(certificate.not_after()),
+                "the CA certificate is outside its validity period; replace it with a current one"
+            );
+        }
+    }
+}
+
 /// Logs the `[auth]` settings that weaken the access check.
 fn warn_about_auth(config: &Config) {
     let Some(auth) = &config.auth else { return };
@@ -177,6 +194,7 @@ async fn serve(config: Config, authorities: Authorities, gate: Option<AuthGate>)
     let ca_ids: Vec<&str> = authorities.iter().map(|authority| authority.id()).collect();
     tracing::info!(config = %config.path.display(), cas = ?ca_ids, listen = ?config.listen, state_dir = %config.state_dir.display(), "starting revcheck");
     warn_about_auth(&config);
+    warn_about_ca_validity(&authorities);
 
     // Installed before the address is logged, because a supervisor that reads that line may
     // send SIGTERM at once, and without a handler the signal kills the process with no drain.
@@ -366,6 +384,7 @@ async fn reload(
     let identities = gate.as_ref().map(AuthGate::identity_count);
     state.auth.store(gate.map(Arc::new));
     warn_about_auth(&config);
+    warn_about_ca_validity(&generation.authorities);
     for removed in previous
         .iter()
         .filter(|old| generation.authorities.get(old.id()).is_none())

@@ -587,12 +587,22 @@ impl Authorities {
     }
 
     /// Finds the configured CA that issued `certificate`: its subject matches the certificate's
-    /// issuer name and its key verifies the certificate's signature.
+    /// issuer name and its key verifies the certificate's signature. When several do, as an
+    /// expired CA certificate and its renewal with the same name and key, the first whose
+    /// certificate is valid now wins, so that the order in the configuration does not matter.
     pub fn find_issuer(&self, certificate: &ParsedCertificate) -> Option<&Arc<Authority>> {
-        self.list.iter().find(|authority| {
+        let now = SystemTime::now();
+        let mut issuers = self.list.iter().filter(|authority| {
             names_match(authority.certificate.subject(), certificate.issuer())
                 && certificate.verify_signed_by(&authority.certificate).is_ok()
-        })
+        });
+        let first = issuers.next()?;
+        if first.certificate.is_valid_at(now) {
+            return Some(first);
+        }
+        issuers
+            .find(|authority| authority.certificate.is_valid_at(now))
+            .or(Some(first))
     }
 
     /// Lists the CA certificates above a certificate that `issuing` issued: `issuing`'s own
@@ -837,6 +847,42 @@ mod tests {
     use super::*;
     use crate::crl::{DecodedCrl, VerifyOptions};
     use crate::fixtures::{CrlBuilder, TestCa};
+
+    #[test]
+    fn valid_renewal_preferred_over_expired() {
+        use std::time::Duration;
+
+        use crate::fixtures::LeafSpec;
+
+        let root = TestCa::root("Renewal Root").expect("root");
+        let issuing = root.intermediate("Renewal Issuing").expect("issuing");
+        let leaf = issuing
+            .leaf(&LeafSpec {
+                common_name: "client".to_owned(),
+                serial: vec![0x11],
+                email: None,
+                uri: None,
+            })
+            .expect("leaf");
+        let leaf = ParsedCertificate::from_der(&leaf.cert_der).expect("leaf decodes");
+        let current = ParsedCertificate::from_der(issuing.cert_der()).expect("decodes");
+        // The same name and key, certified again by the root for a period that has ended.
+        let expired_der = issuing
+            .recertify_with(&root, |params| {
+                params.not_before = (SystemTime::now() - Duration::from_secs(400 * 86400)).into();
+                params.not_after = (SystemTime::now() - Duration::from_secs(30 * 86400)).into();
+            })
+            .expect("expired certificate");
+        let expired = ParsedCertificate::from_der(&expired_der).expect("decodes");
+        assert!(!expired.is_valid_at(SystemTime::now()));
+
+        let authorities = Authorities::from_list(vec![
+            Arc::new(Authority::new("old".to_owned(), expired, Vec::new())),
+            Arc::new(Authority::new("new".to_owned(), current, Vec::new())),
+        ]);
+        let issuer = authorities.find_issuer(&leaf).expect("issuer found");
+        assert_eq!(issuer.id(), "new");
+    }
 
     #[test]
     fn lower_crl_number_rejected() {
