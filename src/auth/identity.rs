@@ -8,6 +8,7 @@ use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::config::{MappingMode, SanKind};
 use crate::x509::ParsedCertificate;
+use crate::x509::name_text::openssl_rfc2253;
 
 /// Errors from mapping a certificate to exactly one identity.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -253,7 +254,7 @@ pub fn map_identity(
                     detail: format!("the subject has {common_names} common names"),
                 });
             }
-            let subject = certificate.subject().to_string();
+            let subject = openssl_rfc2253(certificate.subject());
             identities
                 .get(&subject)
                 .map(str::to_owned)
@@ -353,7 +354,7 @@ mod tests {
     #[test]
     fn subject_exact_match() {
         let certificate = leaf(None, None);
-        let subject = certificate.subject().to_string();
+        let subject = openssl_rfc2253(certificate.subject());
         let identities = Identities::parse(&format!("{subject}\talice\n"), "ids").expect("parses");
         assert_eq!(
             map_identity(MappingMode::Subject, &certificate, &identities),

@@ -5,6 +5,7 @@ pub mod cert;
 pub mod encoding;
 pub mod hex;
 pub mod name;
+pub mod name_text;
 pub mod serial;
 pub mod signature;
 pub mod time;
