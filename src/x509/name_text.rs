@@ -125,13 +125,13 @@ fn characters(value: &der::Any) -> Option<Vec<u32>> {
         | UTC_TIME | GENERALIZED_TIME | GRAPHIC_STRING | VISIBLE_STRING | GENERAL_STRING => {
             Some(bytes.iter().map(|byte| u32::from(*byte)).collect())
         }
-        BMP_STRING if bytes.len() % 2 == 0 => Some(
+        BMP_STRING if bytes.len().is_multiple_of(2) => Some(
             bytes
                 .chunks(2)
                 .map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]])))
                 .collect(),
         ),
-        UNIVERSAL_STRING if bytes.len() % 4 == 0 => Some(
+        UNIVERSAL_STRING if bytes.len().is_multiple_of(4) => Some(
             bytes
                 .chunks(4)
                 .map(|quad| u32::from_be_bytes([quad[0], quad[1], quad[2], quad[3]]))
@@ -155,7 +155,8 @@ fn escape_into(characters: &[u32], text: &mut String) {
             }
             continue;
         }
-        let byte = code as u8;
+        // At most 0x7f here, so the byte is the whole code.
+        let byte = u8::try_from(code).unwrap_or(b'?');
         let character = char::from(byte);
         let special = matches!(character, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
             || (index == 0 && matches!(character, '#' | ' '))
