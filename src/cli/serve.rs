@@ -354,7 +354,13 @@ async fn reload(
         }
     };
     if config.listen != running.listen || config.listen_unix != running.listen_unix {
-        tracing::warn!("listen and listen_unix changes take effect only after a restart");
+        tracing::warn!(
+            running_listen = ?running.listen,
+            new_listen = ?config.listen,
+            running_listen_unix = ?running.listen_unix,
+            new_listen_unix = ?config.listen_unix,
+            "listen and listen_unix changes take effect only after a restart"
+        );
     }
     if config.log_format != running.log_format {
         tracing::warn!("log_format changes take effect only after a restart");
@@ -434,10 +440,15 @@ fn bind_unix(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<Server, ()> {
     // A socket file left by a previous run would make bind fail; anything else is kept.
-    if std::fs::symlink_metadata(path)
-        .is_ok_and(|metadata| std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()))
-    {
-        let _ = std::fs::remove_file(path);
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if std::os::unix::fs::FileTypeExt::is_socket(&metadata.file_type()) => {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(_) => {
+            tracing::error!(path = %path.display(), "cannot listen on the Unix socket: the path exists and is not a socket; remove it or choose another path in `listen_unix`");
+            return Err(());
+        }
+        Err(_) => {}
     }
     let listener = match tokio::net::UnixListener::bind(path) {
         Ok(listener) => listener,

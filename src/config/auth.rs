@@ -149,6 +149,10 @@ pub(super) fn read_auth(
         .unwrap_or_else(|| DEFAULT_VERIFY_HEADER.to_owned());
     let mapping = read_mapping(&mut table, problems);
     let identities = read_identities(&mut table, mapping, base_dir, problems);
+    // The pair check below looks at which keys are written, so that an invalid value is
+    // reported once, not also as a missing key.
+    let secret_header_written = table.has_key("secret_header");
+    let secret_file_written = table.has_key("secret_file");
     let secret_header = read_header_name(&mut table, "secret_header", problems);
     let secret_file = table.optional("secret_file").and_then(|entry| {
         readable_file(
@@ -170,14 +174,14 @@ pub(super) fn read_auth(
         })
         .unwrap_or(DEFAULT_CACHE_CAPACITY);
 
-    match (&secret_header, &secret_file) {
-        (Some(_), None) => problems.add(
+    match (secret_header_written, secret_file_written) {
+        (true, false) => problems.add(
             format!("{}.secret_file", table.path()),
             None,
             "missing key; secret_header needs secret_file, the file that holds the secret"
                 .to_owned(),
         ),
-        (None, Some(_)) => problems.add(
+        (false, true) => problems.add(
             format!("{}.secret_header", table.path()),
             None,
             "missing key; secret_file needs secret_header, such as \
@@ -563,6 +567,18 @@ cache_capacity = 5
                 "auth.secret_header: missing key; secret_file needs secret_header, such as \
               secret_header = \"X-Revcheck-Secret\""
             ]
+        );
+    }
+
+    #[test]
+    fn invalid_secret_file_reported_once() {
+        let found = problems(
+            "[auth]\nidentities = \"ids.tsv\"\nsecret_header = \"X-Secret\"\nsecret_file = \".\"",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("auth.secret_file = \".\""),
+            "{found:?}"
         );
     }
 
