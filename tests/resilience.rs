@@ -8,21 +8,23 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod common;
+
+use common::revcheck::RevcheckProcess;
 use rcgen::RevocationReason;
 use revcheck::fixtures::{CrlBuilder, CrlEntry, LeafSpec, TestCa};
 use serde_json::Value;
 use tempfile::TempDir;
 
-const REVCHECK: &str = env!("CARGO_BIN_EXE_revcheck");
 const OPENSSL: &str = "/usr/bin/openssl";
 
 /// Serial number of the client that every CRL of a test CA revokes. The high bit is set, so the
@@ -1909,15 +1911,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A running `revcheck serve` and an HTTP client for its API. Dropping it kills and reaps the
-/// process, so no test leaves one behind, even when an assertion fails.
+/// A running `revcheck serve` with an HTTP client for its API. The process is killed and reaped
+/// when dropped.
 struct Revcheck {
-    child: Child,
-    /// Address from the `listening addr=` log line.
+    process: RevcheckProcess,
     address: SocketAddr,
-    /// Everything the process wrote to stderr so far.
-    log: Arc<Mutex<String>>,
-    log_reader: Option<JoinHandle<()>>,
     runtime: tokio::runtime::Runtime,
     http: reqwest::Client,
 }
@@ -1926,24 +1924,7 @@ impl Revcheck {
     /// Starts `revcheck serve --config config` with `RUST_LOG=log_filter` and waits for its
     /// listening line.
     fn spawn(config: &Path, log_filter: &str) -> Revcheck {
-        let mut child = Command::new(REVCHECK)
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", log_filter)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("revcheck serve starts");
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (address_sender, address_receiver) = mpsc::channel();
-        let log_reader = {
-            let log = Arc::clone(&log);
-            thread::spawn(move || copy_log(stderr, &log, &address_sender))
-        };
-
+        let process = RevcheckProcess::spawn_with_log_filter(config, log_filter);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -1954,26 +1935,26 @@ impl Revcheck {
             .timeout(DEADLINE)
             .build()
             .expect("HTTP client builds");
-        let mut revcheck = Revcheck {
-            child,
-            address: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            log,
-            log_reader: Some(log_reader),
+        Revcheck {
+            address: process.address,
+            process,
             runtime,
             http,
-        };
-        match address_receiver.recv_timeout(DEADLINE) {
-            Ok(address) => revcheck.address = address,
-            Err(error) => panic!(
-                "no `listening addr=` line from revcheck ({error}); log:\n{}",
-                revcheck.log()
-            ),
         }
-        revcheck
     }
 
     fn log(&self) -> String {
-        lock(&self.log).clone()
+        self.process.log()
+    }
+
+    /// Sends the signal named `name`, such as `HUP`.
+    fn send_signal(&self, name: &str) {
+        self.process.send_signal(name);
+    }
+
+    /// Sends SIGTERM, waits for the exit and for the rest of the log.
+    fn terminate(&mut self) -> ExitStatus {
+        self.process.terminate()
     }
 
     fn get(&self, path: &str) -> ApiResponse {
@@ -2031,66 +2012,6 @@ impl Revcheck {
                 body,
             })
         })
-    }
-
-    /// Sends the signal named `name`, such as `HUP`, with the shell's built-in kill, because
-    /// the kill program is not installed everywhere.
-    fn send_signal(&self, name: &str) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("sh")
-            .args(["-c", "kill -\"$1\" \"$2\"", "sh", name, &pid])
-            .status()
-            .expect("sh runs");
-        assert!(status.success(), "kill -{name} {pid} failed: {status}");
-    }
-
-    /// Sends SIGTERM, waits for the exit and for the rest of the log.
-    fn terminate(&mut self) -> ExitStatus {
-        self.send_signal("TERM");
-        let status = wait_for("revcheck to exit after SIGTERM", || {
-            match self.child.try_wait() {
-                Ok(Some(status)) => Ok(status),
-                Ok(None) => Err("still running".to_owned()),
-                Err(error) => panic!("waiting for revcheck failed: {error}"),
-            }
-        });
-        if let Some(reader) = self.log_reader.take() {
-            reader.join().expect("log reader finishes");
-        }
-        status
-    }
-}
-
-impl Drop for Revcheck {
-    fn drop(&mut self) {
-        // `Child::kill` does nothing once `try_wait` has reaped the child, so a reused PID is
-        // never signalled.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.log_reader.take() {
-            let _ = reader.join();
-        }
-        if thread::panicking() {
-            eprintln!("revcheck log:\n{}", self.log());
-        }
-    }
-}
-
-/// Copies revcheck's stderr into `log` until the process closes it, and sends the address of
-/// the `listening addr=ADDRESS` line to `address_sender`.
-fn copy_log(stderr: ChildStderr, log: &Mutex<String>, address_sender: &mpsc::Sender<SocketAddr>) {
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        let address = line
-            .split_once("listening addr=")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|text| text.parse().ok());
-        if let Some(address) = address {
-            let _ = address_sender.send(address);
-        }
-        let mut log = lock(log);
-        log.push_str(&line);
-        log.push('\n');
     }
 }
 

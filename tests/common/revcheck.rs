@@ -76,15 +76,20 @@ impl RevcheckProcess {
             .clone()
     }
 
-    /// Sends SIGTERM and waits for the process to exit, then for the rest of its log.
-    pub fn terminate(&mut self) -> ExitStatus {
+    /// Sends the signal named `name`, such as `HUP`, with the shell's built-in kill, because
+    /// the kill program is not installed everywhere.
+    pub fn send_signal(&self, name: &str) {
         let pid = self.child.id().to_string();
-        // The shell's built-in kill, because the kill program is not installed everywhere.
         let kill = Command::new("sh")
-            .args(["-c", "kill -TERM \"$1\"", "sh", &pid])
+            .args(["-c", "kill -\"$1\" \"$2\"", "sh", name, &pid])
             .status()
             .expect("sh runs");
-        assert!(kill.success(), "kill -TERM {pid} failed: {kill}");
+        assert!(kill.success(), "kill -{name} {pid} failed: {kill}");
+    }
+
+    /// Sends SIGTERM and waits for the process to exit, then for the rest of its log.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.send_signal("TERM");
 
         let status = poll_until("revcheck to exit after SIGTERM", || {
             match self.child.try_wait() {
