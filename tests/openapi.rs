@@ -5,19 +5,18 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::poll_until;
+use common::revcheck::RevcheckProcess;
 use jsonschema::error::ValidationErrorKind;
 use revcheck::fixtures::{LeafSpec, TestCa};
 use serde_json::{Map, Value, json};
-
-const REVCHECK: &str = env!("CARGO_BIN_EXE_revcheck");
 
 /// Every route in `src/http/routes.rs`, as the method and the path template of the document.
 const ROUTES: [(&str, &str); 7] = [
@@ -43,7 +42,6 @@ const GARBAGE_PEM: &str =
 
 /// Upper bound on every wait for revcheck: startup, a refresh, a response.
 const DEADLINE: Duration = Duration::from_secs(20);
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 #[test]
 fn every_route_documented() {
@@ -989,53 +987,21 @@ fn read_response(stream: &mut TcpStream, request: &Request) -> HttpResponse {
     }
 }
 
-/// A running `revcheck serve`. Dropping it kills and reaps the process, so no test leaves one
-/// behind, even when an assertion fails.
+/// A running `revcheck serve`, killed and reaped when dropped.
 struct Server {
-    child: Child,
-    /// Address from the `listening addr=` log line.
+    /// Held for its `Drop`, which stops the process.
+    _process: RevcheckProcess,
     address: SocketAddr,
-    /// Everything the process wrote to stderr so far.
-    log: Arc<Mutex<String>>,
-    log_reader: Option<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Starts `revcheck serve --config config` and waits for its `listening addr=` log line.
+    /// Starts `revcheck serve --config config` and waits for its listening line.
     fn start(config: &Path) -> Server {
-        let mut child = Command::new(REVCHECK)
-            .arg("serve")
-            .arg("--config")
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("revcheck serve starts");
-
-        let stderr = child.stderr.take().expect("stderr is piped");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (address_sender, address_receiver) = mpsc::channel();
-        let log_reader = {
-            let log = Arc::clone(&log);
-            thread::spawn(move || read_log(stderr, &log, &address_sender))
-        };
-
-        let mut server = Server {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log,
-            log_reader: Some(log_reader),
-        };
-        match address_receiver.recv_timeout(DEADLINE) {
-            Ok(address) => server.address = address,
-            Err(error) => panic!(
-                "no `listening addr=` line from revcheck ({error}); log:\n{}",
-                server.log()
-            ),
+        let process = RevcheckProcess::spawn(config);
+        Server {
+            address: process.address,
+            _process: process,
         }
-        server
     }
 
     fn send(&self, request: &Request) -> HttpResponse {
@@ -1053,60 +1019,5 @@ impl Server {
                 .unwrap_or_else(|error| panic!("closing the sending side failed: {error}"));
         }
         read_response(&mut stream, request)
-    }
-
-    fn log(&self) -> String {
-        self.log
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // `Child::kill` signals only the child's own PID, and does nothing once the child has
-        // been reaped, so a reused PID is never signalled.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.log_reader.take() {
-            let _ = reader.join();
-        }
-        if thread::panicking() {
-            eprintln!("revcheck log:\n{}", self.log());
-        }
-    }
-}
-
-/// Copies revcheck's stderr into `log` until the process closes it, and sends the address of
-/// the `listening addr=ADDRESS` line to `address_sender`.
-fn read_log(stderr: ChildStderr, log: &Mutex<String>, address_sender: &mpsc::Sender<SocketAddr>) {
-    for line in BufReader::new(stderr).lines() {
-        let Ok(line) = line else { break };
-        let address = line
-            .split_once("listening addr=")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|text| text.parse().ok());
-        if let Some(address) = address {
-            let _ = address_sender.send(address);
-        }
-        let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-        log.push_str(&line);
-        log.push('\n');
-    }
-}
-
-/// Calls `probe` every `POLL_INTERVAL` until it returns `Ok`, and fails the test after
-/// `DEADLINE` with the last `Err`, which describes what was observed.
-fn poll_until<T>(what: &str, mut probe: impl FnMut() -> Result<T, String>) -> T {
-    let start = Instant::now();
-    loop {
-        match probe() {
-            Ok(value) => return value,
-            Err(last) if start.elapsed() >= DEADLINE => {
-                panic!("timed out after {DEADLINE:?} waiting for {what}; last seen: {last}")
-            }
-            Err(_) => thread::sleep(POLL_INTERVAL),
-        }
     }
 }
