@@ -74,6 +74,15 @@ const MAPPED: [&str; 11] = [
     STRANGER,
 ];
 
+/// The ids of the `[[ca]]` entries in revcheck's configuration. The test PKI has one more CA,
+/// `stranger`, which neither nginx nor revcheck trusts.
+const CONFIGURED_CAS: [&str; 4] = [
+    "clients-crl",
+    "clients-ocsp",
+    "clients-deny",
+    "clients-allow",
+];
+
 /// A case: its name, which is also its request path, and the function that checks it.
 type Case = (&'static str, fn(&Deployment));
 
@@ -302,6 +311,8 @@ fn forged_headers_overwritten(deployment: &Deployment) {
         ("X-Client-Cert-Fingerprint", "forged-fingerprint"),
         ("X-Client-Cert-Serial", "forged-serial"),
         ("X-Revocation-Status", "forged-status"),
+        ("X-Revcheck-Ca", "forged-ca"),
+        ("X-Revcheck-Reason", "forged-reason"),
         ("X-Revcheck-Secret", PROXY_SECRET),
     ];
     let reply = deployment.request("forged-headers", Some(GOOD), &forged);
@@ -322,6 +333,7 @@ fn forged_headers_overwritten(deployment: &Deployment) {
         "X-SSL-Client-Verify",
         "X-SSL-Client-Cert",
         "X-Revcheck-Secret",
+        "X-Revcheck-Reason",
     ] {
         assert_eq!(
             echoed.header_values(name),
@@ -557,6 +569,7 @@ impl Deployment {
         );
         let echoed = received.into_iter().next().expect("one request");
         let expected_certificate = openssl_certificate_facts(&self.files, client);
+        let issuing_ca = openssl_issuing_ca(&self.files, client);
 
         for (name, expected) in [
             ("X-Client-Identity", identity),
@@ -566,6 +579,7 @@ impl Deployment {
             ),
             ("X-Client-Cert-Serial", &expected_certificate.serial),
             ("X-Revocation-Status", revocation_status),
+            ("X-Revcheck-Ca", issuing_ca),
         ] {
             assert_eq!(
                 echoed.header_values(name),
@@ -746,6 +760,30 @@ fn openssl_emails(files: &PkiFiles, client: &str) -> Vec<String> {
         .collect()
 }
 
+/// Returns the id of the one configured CA whose certificate `openssl verify` accepts as the
+/// issuer of `client`.
+fn openssl_issuing_ca(files: &PkiFiles, client: &str) -> &'static str {
+    let certificate = &files.client(client).cert_path;
+    let issuers: Vec<&str> = CONFIGURED_CAS
+        .into_iter()
+        .filter(|id| {
+            let output = openssl(&[
+                "verify",
+                "-CAfile",
+                path_text(&files.ca_pem(id)),
+                path_text(certificate),
+            ]);
+            output.code == Some(0)
+        })
+        .collect();
+    assert_eq!(
+        issuers.len(),
+        1,
+        "openssl verify accepts {client} with the CAs {issuers:?}, expected exactly one"
+    );
+    issuers[0]
+}
+
 /// Returns "good" or "revoked" from `openssl verify -crl_check` against the CRL CA's CRL.
 fn openssl_crl_verdict(files: &PkiFiles, client: &str) -> &'static str {
     openssl::crl_verdict(
@@ -831,13 +869,7 @@ impl Pki {
         let server = ServerTls::generate();
 
         let mut cas = BTreeMap::new();
-        for id in [
-            "clients-crl",
-            "clients-ocsp",
-            "clients-deny",
-            "clients-allow",
-            "stranger",
-        ] {
+        for id in CONFIGURED_CAS.into_iter().chain(["stranger"]) {
             let ca = TestCa::root(&format!("revcheck nginx test {id} CA")).expect("client CA");
             cas.insert(id, ca);
         }

@@ -31,9 +31,11 @@ NGINX_EXAMPLE_PROXY_SET_HEADERS = (
     "X-Client-Cert-Fingerprint",
     "X-Client-Cert-Serial",
     "X-Revocation-Status",
+    "X-Revcheck-Ca",
     "X-SSL-Client-Verify",
     "X-SSL-Client-Cert",
     "X-Revcheck-Secret",
+    "X-Revcheck-Reason",
 )
 
 DEFAULTS = {
