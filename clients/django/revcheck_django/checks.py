@@ -11,6 +11,7 @@
 - revcheck.E008: USE_X_FORWARDED_HOST or USE_X_FORWARDED_PORT trusts a header that the proxy
   does not overwrite.
 - revcheck.E009: a REVCHECK_* setting has an invalid value.
+- revcheck.E010: the middleware reads a header that the proxy does not overwrite.
 """
 
 from django.conf import settings
@@ -19,7 +20,7 @@ from django.core.checks import Error, Tags, register
 from django.utils.module_loading import import_string
 
 from .backends import RevcheckBackend
-from .conf import get_setting, read_settings
+from .conf import DEFAULTS, MODE_DIRECT, get_setting, read_settings
 from .middleware import RevcheckMiddleware
 
 MIDDLEWARE_PATH = "revcheck_django.middleware.RevcheckMiddleware"
@@ -143,6 +144,12 @@ def _proxy_set_headers():
     return loaded.proxy_set_headers
 
 
+def _describe_proxy_set_headers(proxy_set_headers):
+    if not proxy_set_headers:
+        return "REVCHECK_PROXY_SET_HEADERS is empty"
+    return f"it sets: {', '.join(sorted(proxy_set_headers))}"
+
+
 @register(Tags.security)
 def check_secure_proxy_ssl_header(app_configs, **kwargs):
     """revcheck.E004: SECURE_PROXY_SSL_HEADER trusting a header that the proxy does not set."""
@@ -163,7 +170,7 @@ def check_secure_proxy_ssl_header(app_configs, **kwargs):
     return [
         Error(
             f"SECURE_PROXY_SSL_HEADER = {tuple(value)!r} trusts the header {header}, which the "
-            f"proxy does not overwrite (it sets: {', '.join(sorted(proxy_set_headers))}). A "
+            f"proxy does not overwrite ({_describe_proxy_set_headers(proxy_set_headers)}). A "
             "client could send it over plain HTTP and make request.is_secure() true.",
             hint="Use ('HTTP_X_FORWARDED_PROTO', 'https') with nginx's "
             "'proxy_set_header X-Forwarded-Proto $scheme;', or list the headers that your "
@@ -250,4 +257,55 @@ def check_forwarded_host(app_configs, **kwargs):
                     id="revcheck.E008",
                 )
             )
+    return errors
+
+
+# The attack that a client's own value of a header opens, keyed by the setting that names a
+# header the middleware reads.
+_FORGED_HEADER_RISKS = {
+    "REVCHECK_IDENTITY_HEADER": "send any identity in it and log in as that user",
+    "REVCHECK_CERTIFICATE_HEADER": "send another user's certificate, which is not secret, and "
+    "log in as that user",
+    "REVCHECK_VERIFY_HEADER": "send SUCCESS in it for a certificate that the proxy did not "
+    "verify",
+}
+
+
+@register(Tags.security)
+def check_read_headers_set_by_proxy(app_configs, **kwargs):
+    """revcheck.E010: the middleware reads a header that the proxy does not overwrite."""
+    loaded, _problems = read_settings()
+    if loaded is None:
+        # check_settings reports the invalid settings.
+        return []
+    if loaded.mode == MODE_DIRECT:
+        read_headers = [
+            ("REVCHECK_CERTIFICATE_HEADER", loaded.certificate_header),
+            ("REVCHECK_VERIFY_HEADER", loaded.verify_header),
+        ]
+    else:
+        read_headers = [("REVCHECK_IDENTITY_HEADER", loaded.identity_header)]
+
+    errors = []
+    for setting, header in read_headers:
+        if header.lower() in loaded.proxy_set_headers:
+            continue
+        if header.lower() == DEFAULTS[setting].lower():
+            hint = f"Make the proxy set {header} and add it to REVCHECK_PROXY_SET_HEADERS."
+        else:
+            hint = (
+                f"Set {setting} to a header that the proxy sets on every request, such as "
+                f"the default {DEFAULTS[setting]!r}, or make the proxy set {header} and add it "
+                "to REVCHECK_PROXY_SET_HEADERS."
+            )
+        errors.append(
+            Error(
+                f"{setting} = {header!r} names a header that the proxy does not overwrite "
+                f"({_describe_proxy_set_headers(loaded.proxy_set_headers)}), so a client could "
+                f"{_FORGED_HEADER_RISKS[setting]}.",
+                hint=hint,
+                obj=setting,
+                id="revcheck.E010",
+            )
+        )
     return errors

@@ -20,10 +20,10 @@ MODES = (MODE_AUTH_REQUEST, MODE_DIRECT)
 # Headers that the nginx example (config/nginx/mtls-app.conf with
 # snippets/revcheck-identity.conf) sets or removes on every request to the application, so a
 # client cannot send its own value. Host is left out, because Django reads it as Host, not
-# through a setting. The system checks compare SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST
-# and USE_X_FORWARDED_PORT against this list. A project whose proxy sets other headers
-# declares them in REVCHECK_PROXY_SET_HEADERS. tests/test_checks.py compares the list with
-# the nginx files.
+# through a setting. The system checks compare SECURE_PROXY_SSL_HEADER, USE_X_FORWARDED_HOST,
+# USE_X_FORWARDED_PORT and the headers that the middleware reads against this list. A project
+# whose proxy sets other headers declares them in REVCHECK_PROXY_SET_HEADERS.
+# tests/test_checks.py compares the list with the nginx files.
 NGINX_EXAMPLE_PROXY_SET_HEADERS = (
     "X-Forwarded-For",
     "X-Forwarded-Proto",

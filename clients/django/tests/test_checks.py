@@ -28,6 +28,8 @@ BAD_SETTINGS = [
     ("e008_forwarded_host", "revcheck.E008"),
     ("e009_user_field_lookup", "revcheck.E009"),
     ("e009_mode", "revcheck.E009"),
+    ("e010_identity_header", "revcheck.E010"),
+    ("e010_certificate_header", "revcheck.E010"),
 ]
 
 
@@ -98,20 +100,26 @@ class CheckDetailTests(SimpleTestCase):
     """Cases that need no settings module of their own."""
 
     def test_verification_header_names_detected(self):
-        for header in [
-            "X-SSL-Client-Verify",
-            "X-Client-Verified",
-            "X-Revocation-Status",
-            "X-Revcheck-Ca",
+        # The nginx example sets all but X-Client-Verified, so only that one is also E010.
+        for header, expected in [
+            ("X-SSL-Client-Verify", ["revcheck.E001"]),
+            ("X-Client-Verified", ["revcheck.E001", "revcheck.E010"]),
+            ("X-Revocation-Status", ["revcheck.E001"]),
+            ("X-Revcheck-Ca", ["revcheck.E001"]),
         ]:
             with self.subTest(header=header), override_settings(REVCHECK_IDENTITY_HEADER=header):
-                self.assertEqual([error.id for error in revcheck_errors()], ["revcheck.E001"])
+                self.assertEqual(sorted(error.id for error in revcheck_errors()), expected)
 
     def test_declared_proxy_headers_accepted(self):
         with override_settings(
             USE_X_FORWARDED_HOST=True,
             SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_SSL", "on"),
-            REVCHECK_PROXY_SET_HEADERS=["X-Forwarded-Proto", "X-Forwarded-Ssl", "X-Forwarded-Host"],
+            REVCHECK_PROXY_SET_HEADERS=[
+                "X-Forwarded-Proto",
+                "X-Forwarded-Ssl",
+                "X-Forwarded-Host",
+                "X-Client-Identity",
+            ],
         ):
             self.assertEqual(revcheck_errors(), [])
 
@@ -137,3 +145,33 @@ class CheckDetailTests(SimpleTestCase):
 
         self.assertEqual(sorted(error.obj for error in errors), sorted(settings))
         self.assertEqual({error.id for error in errors}, {"revcheck.E009"})
+
+    def test_unset_verify_header_detected(self):
+        with override_settings(
+            REVCHECK_MODE="direct",
+            REVCHECK_USER_FIELD="client_certificates__fingerprint",
+            REVCHECK_VERIFY_HEADER="X-Client-Verify-Result",
+        ):
+            errors = revcheck_errors()
+
+        self.assertEqual([error.id for error in errors], ["revcheck.E010"])
+        self.assertEqual(errors[0].obj, "REVCHECK_VERIFY_HEADER")
+
+    def test_declared_identity_header_accepted(self):
+        with override_settings(
+            REVCHECK_IDENTITY_HEADER="X-Remote-User",
+            REVCHECK_PROXY_SET_HEADERS=["X-Forwarded-Proto", "X-Remote-User"],
+        ):
+            self.assertEqual(revcheck_errors(), [])
+
+    def test_unread_headers_not_checked(self):
+        # auth_request mode reads only the identity header, and direct mode reads only the
+        # certificate and verification headers.
+        with override_settings(REVCHECK_CERTIFICATE_HEADER="X-Client-Cert"):
+            self.assertEqual(revcheck_errors(), [])
+        with override_settings(
+            REVCHECK_MODE="direct",
+            REVCHECK_USER_FIELD="client_certificates__fingerprint",
+            REVCHECK_IDENTITY_HEADER="X-Remote-User",
+        ):
+            self.assertEqual(revcheck_errors(), [])
