@@ -58,6 +58,10 @@ class RevcheckClient:
 
         try:
             status_response = self._post(der)
+        except IssuerUnknown as rejection:
+            # revcheck decided, so this is a denial and not a failed lookup. The middleware
+            # logs the denial at WARNING.
+            return Verdict(False, "unknown_issuer", rejection.detail)
         except LookupFailed as failure:
             logger.error(
                 "revcheck lookup failed, so the certificate is denied: fingerprint=%s "
@@ -88,7 +92,10 @@ class RevcheckClient:
             with self._opener.open(request, timeout=self.timeout) as response:
                 body = response.read(MAX_RESPONSE_BYTES + 1)
         except urllib.error.HTTPError as error:
-            raise LookupFailed(*_describe_error_status(error)) from None
+            reason, detail = _describe_error_status(error)
+            if reason == "unknown_issuer":
+                raise IssuerUnknown(detail) from None
+            raise LookupFailed(reason, detail) from None
         except (OSError, http.client.HTTPException) as error:
             # URLError, timeouts and refused or reset connections are all OSError.
             raise LookupFailed("revcheck_unavailable", f"{type(error).__name__}: {error}") from None
@@ -122,6 +129,14 @@ class LookupFailed(Exception):
     def __init__(self, reason, detail):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+        self.detail = detail
+
+
+class IssuerUnknown(Exception):
+    """revcheck responded with 422 ``unknown_issuer``: no configured CA issued the certificate."""
+
+    def __init__(self, detail):
+        super().__init__(f"unknown_issuer: {detail}")
         self.detail = detail
 
 

@@ -6,7 +6,9 @@ therefore tell a cache lifetime bounded by nextUpdate from one bounded by the co
 maximum.
 """
 
+import http.server
 import socket
+import threading
 import time
 
 from django.contrib.auth import get_user_model
@@ -22,6 +24,39 @@ REVOKED = support.DEMO / "revoked-client.pem"
 
 RECORDING_CACHES = {"default": {"BACKEND": "tests.cache.RecordingCache"}}
 DAY_SECONDS = 24 * 3600
+
+# The start of the ERROR record of a lookup that failed, as assertLogs formats it.
+LOOKUP_FAILED_LOG = "ERROR:revcheck_django:revcheck lookup failed"
+
+
+class FixedResponseServer:
+    """An HTTP server on 127.0.0.1 that responds to every POST with one fixed status and body,
+    in place of a revcheck that fails."""
+
+    def __init__(self, status, body):
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format, *args):
+                # Keeps the request lines out of the test output.
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
 
 
 class DirectLookupTestCase(TestCase):
@@ -101,7 +136,14 @@ class StatusTests(DirectLookupTestCase):
             "-subj", "/CN=good-client/O=revcheck demo/C=US", "-days", "1",
         )  # fmt: skip
 
-        self.assert_denied("unknown_issuer", certificate=certificate)
+        log = self.assert_denied("unknown_issuer", certificate=certificate)
+
+        # revcheck decided (no configured CA issued the certificate), so this is a denial at
+        # WARNING and not a failed lookup at ERROR.
+        self.assertIn(
+            "WARNING:revcheck_django:client certificate login denied: reason=unknown_issuer ", log
+        )
+        self.assertNotIn("ERROR:", log)
 
     def test_unmapped_certificate_rejected(self):
         ClientCertificate.objects.filter(user=self.good_user).delete()
@@ -197,7 +239,9 @@ class OwnRevcheckTests(DirectLookupTestCase):
             self.assertEqual(self.get(GOOD).status_code, 200)
             revcheck.stop()
 
-            self.assert_denied("revcheck_unavailable", certificate=GOOD)
+            log = self.assert_denied("revcheck_unavailable", certificate=GOOD)
+
+        self.assertIn(LOOKUP_FAILED_LOG, log)
 
     def test_cached_good_status_outlives_stop(self):
         # A good status is reused until its cache entry expires (at most nextUpdate and
@@ -224,6 +268,7 @@ class OwnRevcheckTests(DirectLookupTestCase):
             log = self.assert_denied("revcheck_unavailable", certificate=GOOD)
 
         self.assertIn("timed out", log)
+        self.assertIn(LOOKUP_FAILED_LOG, log)
 
     def test_wrong_path_rejected(self):
         # revcheck answers 404 for an unknown path, for example a REVCHECK_URL with a prefix
@@ -232,6 +277,27 @@ class OwnRevcheckTests(DirectLookupTestCase):
             log = self.assert_denied("revcheck_error", certificate=GOOD)
 
         self.assertIn("HTTP 404 not_found", log)
+        self.assertIn(LOOKUP_FAILED_LOG, log)
+
+    def test_server_error_logged_as_failure(self):
+        server = FixedResponseServer(503, b'{"error": "unavailable", "message": "draining"}')
+        self.addCleanup(server.stop)
+
+        with override_settings(REVCHECK_URL=server.url):
+            log = self.assert_denied("revcheck_error", certificate=GOOD)
+
+        self.assertIn("HTTP 503 unavailable: draining", log)
+        self.assertIn(LOOKUP_FAILED_LOG, log)
+
+    def test_non_json_response_logged_as_failure(self):
+        server = FixedResponseServer(200, b"<html>not revcheck</html>")
+        self.addCleanup(server.stop)
+
+        with override_settings(REVCHECK_URL=server.url):
+            log = self.assert_denied("revcheck_invalid_response", certificate=GOOD)
+
+        self.assertIn("the response is not JSON", log)
+        self.assertIn(LOOKUP_FAILED_LOG, log)
 
     def test_unconfigured_root_not_required(self):
         # With only the issuing CA configured, revcheck reports the issuing CA certificate as
