@@ -49,7 +49,9 @@ def revcheck_binary():
         )
     if not os.access(path, os.X_OK):
         raise AssertionError(f"REVCHECK_BIN={path!r} is not an executable file.")
-    return path
+    # Absolute, because revcheck starts in a temporary directory, where a path relative to
+    # the current one would not resolve.
+    return os.path.abspath(path)
 
 
 def python_executable():
