@@ -123,6 +123,10 @@ def nginx_escaped(pem_path):
     return urllib.parse.quote(Path(pem_path).read_text(), safe="-")
 
 
+# Longest wait for a child process to exit after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 10
+
+
 class ChildProcess:
     """A child process whose output goes to a file in ``log_directory``. ``stop()`` kills it
     by PID and reaps it."""
@@ -162,8 +166,14 @@ class ChildProcess:
             time.sleep(0.05)
 
     def stop(self):
+        """Stop the process with SIGTERM, so that a server such as gunicorn stops its workers
+        too, and with SIGKILL if it has not exited after ``STOP_GRACE_SECONDS``."""
         if self.process.poll() is None:
-            self.process.kill()
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
         self.process.wait()
         self._output.close()
 
