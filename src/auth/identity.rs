@@ -66,9 +66,9 @@ impl Identities {
     }
 
     /// Parses an identities file like [`Identities::parse`], and also rejects lines that can
-    /// never match under `mode`: a fingerprint that is not 64 lowercase hex digits, or, for SAN
-    /// mapping, an IDENTITY that differs from its KEY, because there the SAN value itself is the
-    /// identity.
+    /// never match under `mode`. Such a line has a fingerprint that is not 64 lowercase hex
+    /// digits, or, for SAN mapping, an IDENTITY that differs from its KEY, because there the
+    /// SAN value itself is the identity.
     pub fn parse_for(
         text: &str,
         path: &str,

@@ -43,7 +43,7 @@ impl std::fmt::Display for CertificateFormat {
     }
 }
 
-/// Who verifies the client certificate's chain (`verification`).
+/// The party that verifies the client certificate's chain (`verification`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VerificationMode {
     /// The proxy verifies (nginx `ssl_verify_client on` or `optional`), and its verification

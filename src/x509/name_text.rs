@@ -2,11 +2,11 @@
 //! `openssl x509 -noout -subject -nameopt RFC2253` prints, so that an operator can copy a
 //! subject from OpenSSL's output into an identities file.
 //!
-//! The rules follow OpenSSL 3's `X509_NAME_print_ex` with `XN_FLAG_RFC2253`: attributes from
-//! the last to the first, `,` between RDNs and `+` inside one, OpenSSL's short attribute
-//! names, values converted to UTF-8 with `,+"\<>;` escaped by a backslash, `#` and space
-//! escaped at the start and space at the end, and control characters and every byte of a
-//! non-ASCII character written as `\XX`. An attribute type that is not in [`SHORT_NAMES`], or a
+//! The rules follow OpenSSL 3's `X509_NAME_print_ex` with `XN_FLAG_RFC2253`. Attributes go
+//! from the last to the first, with `,` between RDNs and `+` inside one, under OpenSSL's short
+//! attribute names. Values are converted to UTF-8. A backslash escapes `,+"\<>;`, a `#` or
+//! space at the start and a space at the end. Control characters and every byte of a non-ASCII
+//! character are written as `\XX`. An attribute type that is not in [`SHORT_NAMES`], or a
 //! value that is not a character string, is written as the dotted OID or name, `=#`, and the
 //! value's DER in hexadecimal.
 
@@ -16,7 +16,7 @@ use x509_cert::name::Name;
 
 /// Attribute types with the short name that OpenSSL prints for them.
 ///
-/// NOTE: OpenSSL knows more attribute types than these. For one that it knows and this table
+/// NOTE: OpenSSL names more attribute types than these. For one that it names and this table
 /// does not, the text differs from OpenSSL's: the OID and the DER in hex instead of a name and
 /// a string. Such a subject then matches no identities file line written from OpenSSL's output.
 const SHORT_NAMES: &[(&str, &str)] = &[
