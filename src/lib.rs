@@ -1,6 +1,7 @@
 //! revcheck: certificate revocation status from CRLs, served over HTTP for mutual-TLS proxies
 //! and applications.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

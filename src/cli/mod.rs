@@ -1,5 +1,6 @@
-//! The command line: `revcheck serve`, `revcheck check`.
+//! The command line: `revcheck serve`, `revcheck check`, `revcheck audit`.
 
+mod audit;
 mod check;
 mod serve;
 
@@ -29,6 +30,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Check one certificate and its path against CRLs, once.
     Check(check::CheckArgs),
+    /// Check an nginx and a Django configuration for ways clients get misidentified.
+    Audit(audit::AuditArgs),
 }
 
 /// Default configuration file, relative to the working directory.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Check(args) => check::run(&args),
+        Command::Audit(args) => audit::run(&args),
     }
 }
 
