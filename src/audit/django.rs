@@ -99,7 +99,7 @@ fn verification_header_finding(file: &Path, assignment: &Assignment, value: &str
     )
 }
 
-/// `REMOTE_USER_HEADER` is a `request.META` key, such as `HTTP_X_CLIENT_IDENTITY`.
+/// Checks `REMOTE_USER_HEADER`, which is a `request.META` key such as `HTTP_X_CLIENT_IDENTITY`.
 fn check_remote_user_header(file: &Path, assignment: &Assignment, findings: &mut Vec<Finding>) {
     let Value::Str(value) = &assignment.value else {
         return;
@@ -136,7 +136,7 @@ fn check_remote_user_header(file: &Path, assignment: &Assignment, findings: &mut
     }
 }
 
-/// The `REVCHECK_*_HEADER` settings are header names, such as `X-Client-Identity`.
+/// Checks a `REVCHECK_*_HEADER` setting, which is a header name such as `X-Client-Identity`.
 fn check_revcheck_header(file: &Path, assignment: &Assignment, findings: &mut Vec<Finding>) {
     let Value::Str(value) = &assignment.value else {
         return;
@@ -147,10 +147,11 @@ fn check_revcheck_header(file: &Path, assignment: &Assignment, findings: &mut Ve
         return;
     }
 
-    let dashed = value
-        .trim_start_matches("HTTP_")
-        .trim_start_matches("http_")
-        .replace('_', "-");
+    let dashed = header_case(
+        value
+            .trim_start_matches("HTTP_")
+            .trim_start_matches("http_"),
+    );
     if value.to_ascii_uppercase().starts_with("HTTP_") {
         findings.push(Finding::new(
             file,
@@ -206,7 +207,7 @@ fn check_secure_proxy_ssl_header(
         ));
         return;
     }
-    let header = rest.replace('_', "-");
+    let header = header_case(rest);
     check_trusted_header(
         file,
         assignment,
@@ -232,20 +233,41 @@ fn check_trusted_header(
         .filter(|location| !location.set_headers.contains(&lowercase))
         .map(|location| format!("{}:{}", location.file.display(), location.line))
         .collect();
-    if unset.is_empty() {
-        return;
-    }
+    let locations = match unset.as_slice() {
+        [] => return,
+        [one] => format!("the proxied location at {one} does not"),
+        many => format!("the proxied locations at {} do not", many.join(", ")),
+    };
     findings.push(Finding::new(
         file,
         assignment.line,
         "django-untrusted-proxy-header",
         format!(
-            "{setting} trusts the header {header}, which the proxied location at {} does not \
-             overwrite, so a client can send its own; set it in nginx (proxy_set_header \
-             {header} ...) or stop trusting it",
-            unset.join(", ")
+            "{setting} trusts the header {header}, which {locations} overwrite, so a client \
+             can send its own; set it in nginx (proxy_set_header {header} ...) or stop \
+             trusting it"
         ),
     ));
+}
+
+/// Writes a header name given with underscores or in capitals, such as `X_CLIENT_IDENTITY`,
+/// as `X-Client-Identity`. A name in mixed case keeps its case.
+fn header_case(name: &str) -> String {
+    let dashed = name.replace('_', "-");
+    if dashed.chars().any(|c| c.is_ascii_lowercase()) {
+        return dashed;
+    }
+    let words: Vec<String> = dashed
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            match chars.next() {
+                Some(first) => first.to_string() + &chars.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect();
+    words.join("-")
 }
 
 fn check_middleware(file: &Path, assignments: &[Assignment], findings: &mut Vec<Finding>) {

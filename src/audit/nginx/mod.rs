@@ -488,10 +488,17 @@ fn check_identity_overwritten(location: &LocationContext<'_>, audit: &mut ProxyA
 
     if !missing.is_empty() {
         let directive = location.directive;
-        let how = if upstream.cgi_params {
-            format!("{} HTTP_X_CLIENT_IDENTITY $client_identity;", upstream.set)
+        let first_missing = missing[0];
+        let value = if first_missing == IDENTITY_HEADERS[0] {
+            "$client_identity"
         } else {
-            format!("{} X-Client-Identity $client_identity;", upstream.set)
+            "$ssl_client_verify"
+        };
+        let how = if upstream.cgi_params {
+            let key = first_missing.to_ascii_uppercase().replace('-', "_");
+            format!("{} HTTP_{key} {value};", upstream.set)
+        } else {
+            format!("{} {first_missing} {value};", upstream.set)
         };
         let inheritance = if shadows_outer_setting(&location.levels, upstream.set) {
             format!(
