@@ -1,9 +1,9 @@
 //! Tokenizer and parser for nginx configuration files, with `include` expanded in place.
 //!
-//! It follows the token rules of nginx's `ngx_conf_read_token` (nginx 1.24): words are split
-//! at whitespace, `;` and `{`; single- and double-quoted strings take the escapes `\"`, `\'`,
-//! `\\`, `\t`, `\r` and `\n`; `#` at the start of a word begins a comment; `${` inside a word
-//! is a variable, not a block.
+//! It follows the token rules of `ngx_conf_read_token` in nginx's `src/core/ngx_conf_file.c`.
+//! Words end at whitespace, `;` and `{`, except that `${` inside a word starts a variable name.
+//! A `}` inside a word is part of it. Quoted strings take the escapes `\"`, `\'`, `\\`, `\t`,
+//! `\r` and `\n`, and `#` at the start of a word begins a comment.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -240,8 +240,9 @@ fn tokenize(text: &str, file: &Rc<Path>) -> Result<Vec<Token>, AuditError> {
                         }
                     }
                 }
+                // `)` may follow directly, as in `if ($a = "b")`.
                 match chars.peek() {
-                    None | Some(';' | '{') => {}
+                    None | Some(';' | '{' | ')') => {}
                     Some(c) if c.is_whitespace() => {}
                     Some(c) => {
                         return Err(error(
@@ -275,15 +276,6 @@ fn tokenize(text: &str, file: &Rc<Path>) -> Result<Vec<Token>, AuditError> {
                         continue;
                     }
                     value.push(c);
-                    if c == '{' {
-                        // `${name}`: read up to the closing brace as part of the word.
-                        while let Some(inner) = chars.next_if(|&c| c != '}' && c != '\n') {
-                            value.push(inner);
-                        }
-                        if let Some(close) = chars.next_if_eq(&'}') {
-                            value.push(close);
-                        }
-                    }
                 }
                 tokens.push(Token {
                     kind: TokenKind::Word(value),
@@ -488,6 +480,12 @@ mod tests {
         let directives = parse_text("set $a ${host}x;").expect("parses");
         assert_eq!(directives[0].args, ["$a", "${host}x"]);
         assert!(directives[0].block.is_none());
+    }
+
+    #[test]
+    fn parse_quoted_string_before_parenthesis() {
+        let directives = parse_text("if ($a = \"b c\") { return 403; }").expect("parses");
+        assert_eq!(directives[0].args, ["($a", "=", "b c", ")"]);
     }
 
     #[test]
