@@ -51,9 +51,11 @@ pub fn audit(file: &Path, text: &str, proxied_locations: &[ProxiedLocation]) -> 
 
     for assignment in &assignments {
         match assignment.name.as_str() {
-            "REMOTE_USER_HEADER" => check_remote_user_header(file, assignment, &mut findings),
+            "REMOTE_USER_HEADER" => {
+                check_remote_user_header(file, assignment, proxied_locations, &mut findings);
+            }
             name if REVCHECK_HEADER_SETTINGS.contains(&name) => {
-                check_revcheck_header(file, assignment, &mut findings);
+                check_revcheck_header(file, assignment, proxied_locations, &mut findings);
             }
             "SECURE_PROXY_SSL_HEADER" => {
                 check_secure_proxy_ssl_header(file, assignment, proxied_locations, &mut findings);
@@ -100,7 +102,12 @@ fn verification_header_finding(file: &Path, assignment: &Assignment, value: &str
 }
 
 /// Checks `REMOTE_USER_HEADER`, which is a `request.META` key such as `HTTP_X_CLIENT_IDENTITY`.
-fn check_remote_user_header(file: &Path, assignment: &Assignment, findings: &mut Vec<Finding>) {
+fn check_remote_user_header(
+    file: &Path,
+    assignment: &Assignment,
+    proxied_locations: &[ProxiedLocation],
+    findings: &mut Vec<Finding>,
+) {
     let Value::Str(value) = &assignment.value else {
         return;
     };
@@ -109,13 +116,22 @@ fn check_remote_user_header(file: &Path, assignment: &Assignment, findings: &mut
         return;
     }
 
-    let is_header_key = value.strip_prefix("HTTP_").is_some_and(|rest| {
+    let header = value.strip_prefix("HTTP_").filter(|rest| {
         !rest.is_empty()
             && rest
                 .chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
     });
-    if !is_header_key {
+    if let Some(header) = header {
+        check_trusted_header(
+            file,
+            assignment,
+            &header_case(header),
+            &format!("REMOTE_USER_HEADER = {value:?}"),
+            proxied_locations,
+            findings,
+        );
+    } else {
         let suggestion = format!(
             "HTTP_{}",
             value
@@ -137,7 +153,12 @@ fn check_remote_user_header(file: &Path, assignment: &Assignment, findings: &mut
 }
 
 /// Checks a `REVCHECK_*_HEADER` setting, which is a header name such as `X-Client-Identity`.
-fn check_revcheck_header(file: &Path, assignment: &Assignment, findings: &mut Vec<Finding>) {
+fn check_revcheck_header(
+    file: &Path,
+    assignment: &Assignment,
+    proxied_locations: &[ProxiedLocation],
+    findings: &mut Vec<Finding>,
+) {
     let Value::Str(value) = &assignment.value else {
         return;
     };
@@ -175,6 +196,15 @@ fn check_revcheck_header(file: &Path, assignment: &Assignment, findings: &mut Ve
                  both under one key; write {dashed:?}"
             ),
         ));
+    } else {
+        check_trusted_header(
+            file,
+            assignment,
+            value,
+            &format!("{name} = {value:?}"),
+            proxied_locations,
+            findings,
+        );
     }
 }
 

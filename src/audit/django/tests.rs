@@ -13,6 +13,8 @@ fn example_location() -> ProxiedLocation {
             "x-forwarded-for",
             "x-forwarded-proto",
             "x-client-identity",
+            "x-ssl-client-verify",
+            "x-ssl-client-cert",
         ]
         .into_iter()
         .map(str::to_owned)
@@ -145,4 +147,19 @@ fn forwarded_host_set_by_proxy_is_quiet() {
         &[location],
     );
     assert_eq!(found, []);
+}
+
+#[test]
+fn identity_header_not_set_by_proxy() {
+    let text = "REMOTE_USER_HEADER = 'HTTP_X_REMOTE_USER'\nREVCHECK_IDENTITY_HEADER = 'X-User'\n";
+    assert_eq!(
+        findings(text),
+        [
+            ("django-untrusted-proxy-header", 1),
+            ("django-untrusted-proxy-header", 2)
+        ]
+    );
+
+    let set = "REMOTE_USER_HEADER = 'HTTP_X_CLIENT_IDENTITY'\nREVCHECK_IDENTITY_HEADER = 'X-Client-Identity'\n";
+    assert_eq!(findings(set), []);
 }

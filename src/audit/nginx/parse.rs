@@ -31,18 +31,18 @@ pub struct Directive {
 }
 
 impl Directive {
-    /// The first argument, or "" when there is none.
+    /// Returns the first argument, or "" when there is none.
     pub fn first_arg(&self) -> &str {
         self.args.first().map_or("", String::as_str)
     }
 
-    /// The directives inside the block, or none for a simple directive.
+    /// Returns the directives inside the block, or none for a simple directive.
     pub fn children(&self) -> &[Directive] {
         self.block.as_deref().unwrap_or(&[])
     }
 }
 
-/// Where `include` paths are read from.
+/// The directory that `include` paths are resolved against.
 #[derive(Debug, Clone, Default)]
 pub struct IncludeRoot {
     /// nginx's configuration directory on the audited machine, usually `/etc/nginx`, replaced
