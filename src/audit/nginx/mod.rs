@@ -379,7 +379,9 @@ fn check_optional_enforced(
         {
             continue;
         }
-        if effective_auth_request(&location.levels).is_none() {
+        if effective_auth_request(&location.levels).is_none()
+            && !rejects_unverified(&location.levels)
+        {
             findings.push(Finding::new(
                 &location.directive.file,
                 location.directive.line,
@@ -424,6 +426,31 @@ fn check_optional_enforced(
             ));
         }
     }
+}
+
+/// Returns whether a server or location level contains the usual check without
+/// auth_request: `if ($ssl_client_verify != SUCCESS) { return 403; }`, with any 4xx or 5xx
+/// status.
+fn rejects_unverified(levels: &[&[Directive]]) -> bool {
+    let is_check = |directive: &Directive| {
+        let condition = directive.args.join(" ");
+        directive.name == "if"
+            && uses_variable(&condition, "ssl_client_verify")
+            && condition.contains("!=")
+            && condition.contains("SUCCESS")
+            && directive.children().iter().any(|inner| {
+                inner.name == "return"
+                    && inner
+                        .first_arg()
+                        .parse::<u16>()
+                        .is_ok_and(|status| status >= 400)
+            })
+    };
+    // The first level is http, where `if` is not allowed.
+    levels
+        .iter()
+        .skip(1)
+        .any(|level| level.iter().any(is_check))
 }
 
 /// Finds the location that serves the `auth_request` URI: an exact (`=`) match, else the longest

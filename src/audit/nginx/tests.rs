@@ -101,6 +101,17 @@ fn optional_without_auth_request_in_location() {
 }
 
 #[test]
+fn optional_enforced_by_if_is_quiet() {
+    let text = good_with("ssl_verify_client on;", "ssl_verify_client optional;")
+        .replacen("location / {", "location /open {\n        if ($ssl_client_verify != SUCCESS) { return 403; }\n        proxy_set_header X-Client-Identity $ssl_client_s_dn;\n        proxy_set_header X-SSL-Client-Verify $ssl_client_verify;\n        proxy_pass http://127.0.0.1:8000;\n    }\n\n    location / {", 1);
+    assert_eq!(findings(&text), []);
+
+    let allowing = text.replacen("return 403", "return 200", 1);
+    let line = line_of(&allowing, "location /open");
+    assert_eq!(findings(&allowing), [("nginx-verify-not-enforced", line)]);
+}
+
+#[test]
 fn optional_with_auth_request_everywhere_is_quiet() {
     let text = good_with("ssl_verify_client on;", "ssl_verify_client optional_no_ca;");
     assert_eq!(findings(&text), []);
