@@ -521,7 +521,7 @@ fn check_identity_overwritten(location: &LocationContext<'_>, audit: &mut ProxyA
         } else {
             "$ssl_client_verify"
         };
-        let how = if upstream.cgi_params {
+        let example_line = if upstream.cgi_params {
             let key = first_missing.to_ascii_uppercase().replace('-', "_");
             format!("{} HTTP_{key} {value};", upstream.set)
         } else {
@@ -542,7 +542,7 @@ fn check_identity_overwritten(location: &LocationContext<'_>, audit: &mut ProxyA
             format!(
                 "location {} passes requests to the application without overwriting {}{inheritance}, \
                  so a client can send its own value; set each one in this location, for example \
-                 `{how}`, or include snippets/revcheck-identity.conf",
+                 `{example_line}`, or include snippets/revcheck-identity.conf",
                 directive.args.join(" "),
                 missing.join(" and "),
             ),
