@@ -19,7 +19,7 @@ pub struct Finding {
     pub line: usize,
     /// A short stable name for the kind of problem, such as `nginx-verify-client-off`.
     pub id: &'static str,
-    /// What is wrong and how to fix it.
+    /// The problem and its fix, as one sentence.
     pub message: String,
 }
 

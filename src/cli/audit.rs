@@ -54,8 +54,8 @@ pub fn run(args: &AuditArgs) -> ExitCode {
 
 fn print_findings(findings: &[Finding], json: bool) {
     let mut out = std::io::stdout().lock();
-    // Writing fails only on a closed stream, where no one reads the findings; the exit status
-    // still reports them.
+    // A failed write, such as to a closed pipe, is ignored, because the exit status still
+    // reports whether there were findings.
     if json {
         let text = serde_json::to_string_pretty(findings).unwrap_or_else(|_| "[]".to_owned());
         let _ = writeln!(out, "{text}");

@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
-/// A proxied location that sets the headers of the nginx example site.
+/// Builds a proxied location that sets the headers of the nginx example site.
 fn example_location() -> ProxiedLocation {
     ProxiedLocation {
         file: PathBuf::from("site.conf"),
