@@ -1,5 +1,5 @@
 //! Benchmark of the access check of `GET /v1/auth` without HTTP: the time of
-//! `AuthGate::decide` for a certificate that the cache of verified certificates holds (a
+//! `AuthGate::decide` for a certificate that the cache of verified certificates contains (a
 //! steady client) and for one it does not (a new client), against a CRL of 100,000 entries.
 //!
 //! Run it with `cargo bench --bench auth_gate`. It prints one Markdown table.

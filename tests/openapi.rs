@@ -401,7 +401,7 @@ fn check_other_methods_and_paths(checker: &Checker<'_>) {
         "every documented path needs a concrete path here"
     );
 
-    // The access check answers every method alike, because nginx may send the method of the
+    // The access check treats every method alike, because nginx may send the method of the
     // client's request; without a certificate that is 401.
     for method in ["POST", "PUT", "DELETE"] {
         let response = checker.server.send(&Request::method(method, "/v1/auth"));

@@ -1,9 +1,10 @@
 //! The access decision of `GET /v1/auth`: the proxy's headers in, allow or deny out.
 //!
-//! The steps run in a fixed order: spoofing guards, the proxy's shared secret, the proxy's
-//! verification result, the certificate (parsed, issuer signature and CA path checked, mapped
-//! to an identity, then cached by the exact header bytes), its validity period, and last its
-//! revocation status and that of the CA certificates above it, looked up on every request.
+//! The steps run in a fixed order: spoofing guards, the proxy's shared secret and the proxy's
+//! verification result come first. Then the certificate is parsed, its issuer signature and
+//! CA path are checked, and it is mapped to an identity, all cached by the exact header bytes.
+//! Last come its validity period and the revocation status of it and of the CA certificates
+//! above it, looked up on every request.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -22,14 +23,14 @@ use crate::status::{
 };
 use crate::x509::ParsedCertificate;
 
-/// Longest time a verified certificate stays cached, even when it is valid for longer. It
+/// Maximum time a verified certificate stays cached, even when it is valid for longer. It
 /// bounds how long a cached parse outlives a change that the cache cannot see.
 const MAX_CACHE_LIFETIME: Duration = Duration::from_secs(60 * 60);
 
-/// Longest part of the proxy's `FAILED:` text that is logged.
+/// Maximum number of characters of the proxy's `FAILED:` text that are logged.
 const MAX_LOGGED_PROXY_REASON: usize = 200;
 
-/// Why access was denied. Each reason has one HTTP status and a code for
+/// The reason for a denial. Each reason has one HTTP status and a code for
 /// `X-Revcheck-Reason` and the `reason` label of `revcheck_auth_decisions_total`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DenyReason {
@@ -49,7 +50,7 @@ pub enum DenyReason {
     ProxyVerificationFailed,
     /// The certificate header does not decode in the configured format.
     MalformedCertificateHeader,
-    /// The certificate header holds more or fewer than one certificate.
+    /// The certificate header contains more or fewer than one certificate.
     NotOneCertificate,
     /// No configured CA issued the certificate.
     UnknownIssuer,
@@ -135,7 +136,7 @@ impl DenyReason {
     }
 }
 
-/// Why access was allowed.
+/// The reason for an allowed request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllowReason {
     /// The certificate and every CA certificate above it are good.
@@ -155,7 +156,7 @@ impl AllowReason {
     }
 }
 
-/// What the gate found out about the client, for the answer and the log.
+/// The facts the gate learned about the client, for the response and the log.
 #[derive(Clone, Debug, Default)]
 pub struct ClientFacts {
     pub ca: Option<String>,
@@ -176,7 +177,7 @@ pub enum AuthOutcome {
     },
     Deny {
         reason: DenyReason,
-        /// A sentence for the log and the response body. It never holds the certificate.
+        /// A sentence for the log and the response body. It never contains the certificate.
         detail: String,
         facts: ClientFacts,
     },
@@ -258,7 +259,7 @@ impl AuthOutcome {
     }
 }
 
-/// Why the gate could not be built from the `[auth]` table.
+/// An error that prevents building the gate from the `[auth]` table.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GateError {
@@ -636,8 +637,8 @@ fn is_current(client: &VerifiedClient, authorities: &Authorities) -> bool {
         .is_some_and(|authority| *authority.certificate().fingerprint() == client.ca_fingerprint)
 }
 
-/// The per-request part: validity periods, revocation status of the certificate and of the CA
-/// certificates above it, and the identity.
+/// Decides the per-request part: validity periods, revocation status of the certificate and of
+/// the CA certificates above it, and the identity.
 async fn decide_client(
     client: &VerifiedClient,
     authorities: &Authorities,

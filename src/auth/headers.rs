@@ -33,7 +33,7 @@ pub fn decode_certificate(
     format: CertificateFormat,
     value: &[u8],
 ) -> Result<Option<ParsedCertificate>, HeaderError> {
-    let value = trim_ascii(value);
+    let value = value.trim_ascii();
     if value.is_empty() {
         return Ok(None);
     }
@@ -93,7 +93,7 @@ pub fn parse_verification(value: Option<&[u8]>) -> ProxyVerification {
     let Some(value) = value else {
         return ProxyVerification::None;
     };
-    let text = String::from_utf8_lossy(trim_ascii(value)).into_owned();
+    let text = String::from_utf8_lossy(value.trim_ascii()).into_owned();
     match text.as_str() {
         "SUCCESS" => ProxyVerification::Success,
         "NONE" | "" => ProxyVerification::None,
@@ -102,18 +102,6 @@ pub fn parse_verification(value: Option<&[u8]>) -> ProxyVerification {
             None => ProxyVerification::Other(text.chars().take(80).collect()),
         },
     }
-}
-
-fn trim_ascii(value: &[u8]) -> &[u8] {
-    let start = value
-        .iter()
-        .position(|byte| !byte.is_ascii_whitespace())
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|byte| !byte.is_ascii_whitespace())
-        .map_or(start, |last| last + 1);
-    &value[start..end]
 }
 
 /// Decodes `%XX` escapes (RFC 3986 section 2.1). Unlike form decoding, `+` stays a plus,

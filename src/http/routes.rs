@@ -16,7 +16,7 @@ use super::body::{
 };
 use arc_swap::{ArcSwap, ArcSwapOption};
 
-use crate::auth::{AuthGate, AuthOutcome};
+use crate::auth::{AuthGate, AuthOutcome, DenyReason};
 use crate::config::{RevocationMethod, UnknownPolicy};
 use crate::metrics::{CacheName, Metrics};
 use crate::ocsp::OcspCache;
@@ -454,8 +454,8 @@ async fn status_of_certificate(state: &AppState, pem: &str) -> Response {
     json_reply(StatusCode::OK, &response)
 }
 
-/// Decides a `GET /v1/auth` request, logs and counts the decision, and builds the answer for
-/// the proxy: 200 with the identity headers, or 401 or 403 with `X-Revcheck-Reason`.
+/// Decides a `GET /v1/auth` request, logs and counts the decision, and builds the response
+/// for the proxy: 200 with the identity headers, or 401 or 403 with `X-Revcheck-Reason`.
 async fn auth_request(state: &AppState, headers: &HeaderMap) -> Response {
     let started = std::time::Instant::now();
     let header_bytes = headers_size(headers);
@@ -504,14 +504,7 @@ async fn auth_request(state: &AppState, headers: &HeaderMap) -> Response {
         }
         AuthOutcome::Deny { reason, detail, .. } => {
             state.metrics.count_auth_decision("deny", reason.code());
-            let status =
-                StatusCode::from_u16(reason.http_status()).unwrap_or(StatusCode::FORBIDDEN);
-            let mut response = error_reply(status, reason.code(), detail.clone());
-            response.headers_mut().insert(
-                "x-revcheck-reason",
-                warp::http::HeaderValue::from_static(reason.code()),
-            );
-            response
+            deny_reply(*reason, detail.clone())
         }
     };
     state
@@ -519,6 +512,17 @@ async fn auth_request(state: &AppState, headers: &HeaderMap) -> Response {
         .lookup_duration
         .with_label_values(&["auth"])
         .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Builds a denial: the reason's status, `X-Revcheck-Reason` and the JSON error body.
+fn deny_reply(reason: DenyReason, detail: String) -> Response {
+    let status = StatusCode::from_u16(reason.http_status()).unwrap_or(StatusCode::FORBIDDEN);
+    let mut response = error_reply(status, reason.code(), detail);
+    response.headers_mut().insert(
+        "x-revcheck-reason",
+        warp::http::HeaderValue::from_static(reason.code()),
+    );
     response
 }
 
@@ -546,20 +550,11 @@ fn allow_reply(identity: &str, facts: &crate::auth::ClientFacts) -> Response {
             Err(_) => {
                 // The identities file and the SAN mapping admit only printable ASCII, and the
                 // other values are hex or ids, so this is a bug rather than a client mistake.
-                tracing::error!(
-                    header = name,
-                    "an answer header value is not valid; denying"
+                tracing::error!(header = name, "a response header value is invalid; denying");
+                return deny_reply(
+                    DenyReason::IdentityUnmapped,
+                    "the identity cannot be sent in an HTTP header".to_owned(),
                 );
-                let mut denied = error_reply(
-                    StatusCode::FORBIDDEN,
-                    "identity_unmapped",
-                    "the identity cannot be sent in an HTTP header",
-                );
-                denied.headers_mut().insert(
-                    "x-revcheck-reason",
-                    warp::http::HeaderValue::from_static("identity_unmapped"),
-                );
-                return denied;
             }
         }
     }

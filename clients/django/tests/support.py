@@ -123,7 +123,7 @@ def nginx_escaped(pem_path):
     return urllib.parse.quote(Path(pem_path).read_text(), safe="-")
 
 
-# Longest wait for a child process to exit after SIGTERM before it is killed.
+# Maximum wait for a child process to exit after SIGTERM before it is killed.
 STOP_GRACE_SECONDS = 10
 
 
